@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/citytwin/citytwin/internal/auth"
+	"github.com/citytwin/citytwin/internal/config"
+)
+
+// demoOptions are the flags of `citytwin demo` beyond the serve flags.
+type demoOptions struct {
+	OSM   string // build the twin on this OpenStreetMap extract
+	Scale string // small, default or large
+	Seed  int64
+	// Simulate starts the telemetry simulator against the demo.
+	Simulate bool
+}
+
+// demoSteps run after the server's services are built and before it serves:
+// loading the sample district, starting the simulator. Domains add theirs.
+type demoStep func(ctx context.Context, a *App, opts demoOptions) error
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := config.Default()
+	cfg.PublicReads = true
+	fs := flag.NewFlagSet("citytwin demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.ServeFlags(fs)
+	var opts demoOptions
+	fs.StringVar(&opts.OSM, "osm", "", "build the twin on this OpenStreetMap extract (.osm.pbf or .osm) instead of the generated district")
+	fs.StringVar(&opts.Scale, "scale", "default", "size of the generated district: small, default or large")
+	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the generated district (same seed, same city)")
+	fs.BoolVar(&opts.Simulate, "simulate", true, "run the telemetry simulator")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	a := New(cfg, stdout, stderr)
+	err := a.runDemo(ctx, opts)
+	return errors.Join(err, a.Close())
+}
+
+func (a *App) runDemo(ctx context.Context, opts demoOptions) error {
+	ctx, a.cancel = context.WithCancel(ctx)
+	if err := a.OpenDB(ctx); err != nil {
+		return err
+	}
+	if err := a.Build(ctx); err != nil {
+		return err
+	}
+	ln, err := a.Listen()
+	if err != nil {
+		return err
+	}
+	for _, step := range a.demoSteps() {
+		if err := step(ctx, a, opts); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	var key string
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		var err error
+		key, err = auth.CreateKey(ctx, tx, "demo", auth.Admin, "")
+		return err
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintf(a.Stdout, "\ncitytwin demo: http://localhost%s  (admin key for writes: %s)\nPress Ctrl-C to stop.\n\n", portOf(ln), key)
+	return a.Serve(ctx, ln)
+}
+
+// demoSteps lists what the demo does before serving, in order.
+func (a *App) demoSteps() []demoStep {
+	return []demoStep{
+		// demo: samples
+	}
+}
+
+func portOf(ln net.Listener) string {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		return fmt.Sprintf(":%d", a.Port)
+	}
+	return ""
+}

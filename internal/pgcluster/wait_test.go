@@ -1,0 +1,5 @@
+package pgcluster_test
+
+import "time"
+
+func waitABit() { time.Sleep(100 * time.Millisecond) }
