@@ -1,0 +1,83 @@
+package twin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Streams of the live feed.
+const (
+	// StreamState carries the latest value per entity (device values,
+	// online/offline, feature status); a slow client may skip to the latest.
+	StreamState = "state"
+	// StreamEvent carries things that happen (alarms, incidents); a client
+	// sees every one, or a reset.
+	StreamEvent = "event"
+)
+
+// Event is one change in the live feed. It is written to the event log in the
+// same transaction as the data it describes (AppendEvents), then published on
+// the bus; the hub routes it to the websocket clients whose subscriptions
+// cover its layer, cell or entity.
+type Event struct {
+	// Seq is the event's position in the log, gapless and in commit order.
+	Seq    int64  `json:"seq"`
+	Stream string `json:"stream"`
+	// Kind says what changed: "device_state", "device_status",
+	// "feature_status", "alarm", "incident".
+	Kind string `json:"kind"`
+	// Entity is the id of what changed, e.g. "device:lamp-0001", "alarm:17".
+	Entity string `json:"entity"`
+	// Layer is the subscription layer: "devices", "alarms", "incidents", or a
+	// feature layer of the registry.
+	Layer string `json:"layer"`
+	// Cell is the H3 cell (spatial.CoverRes) where it happened; 0 if nowhere.
+	Cell uint64 `json:"cell,string,omitempty"`
+	// Version of the entity; it grows with every change of that entity.
+	Version int64           `json:"version"`
+	At      time.Time       `json:"at"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// AppendEvents writes evs to the event log in tx, giving them the next
+// sequence numbers (set in evs), and their time when At is zero. The row lock
+// on event_seq serialises writers until tx ends, so sequence order is commit
+// order; keep such transactions short.
+func AppendEvents(ctx context.Context, tx pgx.Tx, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	var last int64
+	if err := tx.QueryRow(ctx, `UPDATE event_seq SET seq = seq + $1 RETURNING seq`, len(evs)).Scan(&last); err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	first := last - int64(len(evs)) + 1
+	now := time.Now().UTC()
+	rows := make([][]any, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		e.Seq = first + int64(i)
+		if e.At.IsZero() {
+			e.At = now
+		}
+		if len(e.Data) == 0 {
+			e.Data = json.RawMessage(`{}`)
+		}
+		var cell any
+		if e.Cell != 0 {
+			cell = int64(e.Cell)
+		}
+		rows[i] = []any{e.Seq, e.At, e.Stream, e.Kind, e.Entity, e.Layer, cell, e.Version, []byte(e.Data)}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"event_log"},
+		[]string{"seq", "at", "stream", "kind", "entity", "layer", "cell", "version", "data"},
+		pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	return nil
+}
