@@ -28,6 +28,7 @@ import (
 	"github.com/citytwin/citytwin/internal/httpapi"
 	"github.com/citytwin/citytwin/internal/pgcluster"
 	"github.com/citytwin/citytwin/spatial"
+	"github.com/citytwin/citytwin/twin/feed"
 )
 
 // App is one citytwin process: its database, services and HTTP routes.
@@ -44,6 +45,9 @@ type App struct {
 	Auth     *auth.Service
 	Metrics  *prometheus.Registry
 	Mux      *http.ServeMux
+	// Bus carries live events between the twin's writers and the hub;
+	// set by wireLive.
+	Bus feed.Bus
 
 	// Ready reports extra readiness checks of domains (broker up, ...).
 	readyChecks []func(context.Context) error

@@ -19,6 +19,7 @@ func (a *App) wire(ctx context.Context) error {
 		a.wireHealth,
 		// wire: spatial
 		// wire: tiles
+		// wire: live
 		// wire: twin
 		// wire: scenes
 		// wire: importers

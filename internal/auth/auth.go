@@ -117,7 +117,6 @@ func NewService(pool *pgxpool.Pool, publicReads bool) *Service {
 	return &Service{Pool: pool, PublicReads: publicReads, CacheTTL: 10 * time.Second, cache: map[[32]byte]cached{}}
 }
 
-
 // NewKey returns a fresh key and its public prefix.
 func NewKey() (key, prefix string) {
 	var p [9]byte

@@ -1,4 +1,7 @@
-package twin
+// Package feed is the live feed of the twin: the Event type, the event log
+// that events are written to in the same transaction as their data, and the
+// Bus that carries committed events to every instance's websocket hub.
+package feed
 
 import (
 	"context"
@@ -80,4 +83,18 @@ func AppendEvents(ctx context.Context, tx pgx.Tx, evs []Event) error {
 		return fmt.Errorf("event log: %w", err)
 	}
 	return nil
+}
+
+// Bus carries committed events to every subscriber: in-process by default,
+// through NATS across instances. Publish is called after the transaction
+// that appended the events has committed.
+type Bus interface {
+	// Publish delivers evs (in sequence order) to every subscriber of every
+	// instance. It does not block on slow subscribers.
+	Publish(ctx context.Context, evs []Event) error
+	// Subscribe calls fn with each published batch, in order, until the
+	// returned cancel function is called.
+	Subscribe(fn func([]Event)) (cancel func())
+	// Close stops the bus.
+	Close() error
 }
