@@ -25,6 +25,7 @@ func (a *App) wire(ctx context.Context) error {
 		// wire: importers
 		// wire: samples
 		// wire: web
+		a.wireWeb,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {

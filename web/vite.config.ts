@@ -1,0 +1,33 @@
+import { defineConfig } from 'vite';
+
+// The app is served by citytwin itself (web.go embeds dist/). `npm run dev`
+// proxies the APIs to a citytwin on CITYTWIN_URL (default localhost:8080).
+const target = process.env.CITYTWIN_URL || 'http://127.0.0.1:8080';
+
+export default defineConfig({
+  base: '/',
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    assetsDir: 'assets',
+    target: 'es2022',
+    sourcemap: false,
+    chunkSizeWarningLimit: 4096,
+    rollupOptions: {
+      output: {
+        manualChunks: {
+          maplibre: ['maplibre-gl'],
+          deck: ['@deck.gl/core', '@deck.gl/layers', '@deck.gl/mapbox'],
+        },
+      },
+    },
+  },
+  server: {
+    proxy: {
+      '/api': target,
+      '/ogc': target,
+      '/tiles': target,
+      '/ws': { target: target.replace(/^http/, 'ws'), ws: true },
+    },
+  },
+});
