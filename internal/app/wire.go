@@ -22,6 +22,7 @@ func (a *App) wire(ctx context.Context) error {
 		// wire: live
 		// wire: twin
 		// wire: scenes
+		a.wireScenes,
 		// wire: importers
 		// wire: samples
 		// wire: web
