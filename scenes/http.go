@@ -110,14 +110,14 @@ func (h *Handler) handleSceneKPIs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var bbox orb.Bound
+	var bbox *orb.Bound
 	if s := r.URL.Query().Get("bbox"); s != "" {
 		b, err := parseBBox(s)
 		if err != nil {
 			httpapi.Error(w, r, err)
 			return
 		}
-		bbox = b
+		bbox = &b
 	}
 	kpis, at, err := h.Scenes.KPIs(r.Context(), r.PathValue("id"), bbox)
 	if err != nil {

@@ -44,7 +44,7 @@ type SceneLayer struct {
 	Visible bool           `json:"visible"`
 	Filter  map[string]any `json:"filter,omitempty"`
 	// Underground draws the layer below ground (pipes) in the 3D view.
-	Underground bool `json:"underground,omitempty"`
+	Underground bool     `json:"underground,omitempty"`
 	Opacity     *float64 `json:"opacity,omitempty"`
 }
 

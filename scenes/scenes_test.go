@@ -66,7 +66,7 @@ func TestSceneAPI(t *testing.T) {
 		got[x.Widget] = x
 	}
 	if got["investment"].Value != 980.5 || got["high-risk"].Value != 1 {
-		t.Fatalf("investment=%v high-risk=%v", got["investment"].Value, got["high-risk"].Value)
+		t.Fatalf("investment=%v high-risk=%v: %s", got["investment"].Value, got["high-risk"].Value, body)
 	}
 	stages := map[string]int64{}
 	for _, g := range got["by-stage"].Groups {

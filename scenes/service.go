@@ -175,8 +175,8 @@ type Group struct {
 }
 
 // KPIs computes the widgets of scene id, restricted to bbox when it is not
-// empty.
-func (s *Service) KPIs(ctx context.Context, id string, bbox orb.Bound) ([]KPI, time.Time, error) {
+// nil.
+func (s *Service) KPIs(ctx context.Context, id string, bbox *orb.Bound) ([]KPI, time.Time, error) {
 	sc, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -192,21 +192,21 @@ func (s *Service) KPIs(ctx context.Context, id string, bbox orb.Bound) ([]KPI, t
 	return out, time.Now().UTC(), nil
 }
 
-func (s *Service) kpi(ctx context.Context, w Widget, bbox orb.Bound) (KPI, error) {
+func (s *Service) kpi(ctx context.Context, w Widget, bbox *orb.Bound) (KPI, error) {
 	k := KPI{Widget: w.ID, Kind: w.Kind, Title: w.Title, Unit: w.Unit}
 	var q string
 	var args []any
 	switch w.Kind {
 	case WidgetAlarms:
 		q = `SELECT severity, count(*), 0::float8 FROM alarms WHERE active`
-		if !bbox.IsEmpty() {
+		if bbox != nil {
 			q += ` AND geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)`
 			args = bboxArgs(bbox)
 		}
 		q += ` GROUP BY 1 ORDER BY 1`
 	case WidgetDevices:
 		q = `SELECT status, count(*), 0::float8 FROM devices`
-		if !bbox.IsEmpty() {
+		if bbox != nil {
 			q += ` WHERE geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)`
 			args = bboxArgs(bbox)
 		}
@@ -219,7 +219,7 @@ func (s *Service) kpi(ctx context.Context, w Widget, bbox orb.Bound) (KPI, error
 		where, wargs := layer.Where(1)
 		args = wargs
 		conds := []string{where}
-		if !bbox.IsEmpty() {
+		if bbox != nil {
 			n := len(args)
 			conds = append(conds, fmt.Sprintf("geom && ST_MakeEnvelope($%d, $%d, $%d, $%d, 4326)", n+1, n+2, n+3, n+4))
 			args = append(args, bboxArgs(bbox)...)
@@ -267,7 +267,7 @@ func (s *Service) kpi(ctx context.Context, w Widget, bbox orb.Bound) (KPI, error
 	return k, rows.Err()
 }
 
-func bboxArgs(b orb.Bound) []any { return []any{b.Min[0], b.Min[1], b.Max[0], b.Max[1]} }
+func bboxArgs(b *orb.Bound) []any { return []any{b.Min[0], b.Min[1], b.Max[0], b.Max[1]} }
 
 func filterValues(v any) []string {
 	one := func(x any) string {
