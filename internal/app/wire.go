@@ -20,6 +20,7 @@ func (a *App) wire(ctx context.Context) error {
 		// wire: spatial
 		// wire: tiles
 		// wire: live
+		a.wireLive,
 		// wire: twin
 		// wire: scenes
 		a.wireScenes,
