@@ -1,0 +1,169 @@
+package importers_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/citytwin/citytwin/importers"
+	"github.com/citytwin/citytwin/internal/dbtest"
+	"github.com/citytwin/citytwin/internal/errs"
+	"github.com/citytwin/citytwin/spatial"
+)
+
+// MustOpenStore returns a store on a fresh, migrated database.
+func MustOpenStore(tb testing.TB) *spatial.Store {
+	tb.Helper()
+	pool := dbtest.MustOpenPool(tb)
+	reg := spatial.NewRegistry()
+	return spatial.NewStore(pool, reg)
+}
+
+// sharedData returns the path of a file in ../shared/data, failing when it is
+// missing.
+func sharedData(tb testing.TB, rel string) string {
+	tb.Helper()
+	root, err := dbtest.ModuleRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := filepath.Join(root, "..", "shared", "data", rel)
+	if _, err := os.Stat(p); err != nil {
+		tb.Fatalf("test data %s: %v", rel, err)
+	}
+	return p
+}
+
+func writeFile(tb testing.TB, name, content string) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func count(tb testing.TB, s *spatial.Store, q string, args ...any) int64 {
+	tb.Helper()
+	var n int64
+	if err := s.Pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		tb.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func square(lon, lat, d float64) string {
+	return fmt.Sprintf(`[[[%g,%g],[%g,%g],[%g,%g],[%g,%g],[%g,%g]]]`, lon, lat, lon+d, lat, lon+d, lat+d, lon, lat+d, lon, lat)
+}
+
+func TestGeoJSONBuildingsUpsert(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	var b strings.Builder
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(&b, `{"type":"Feature","id":"b%d","properties":{"height_m":%d,"floors":%d,"use":"office","name":"楼%d","extra":"x"},"geometry":{"type":"Polygon","coordinates":%s}}`+"\n",
+			i, 10+i, 3, i, square(116.39+float64(i)*0.001, 39.9, 0.0002))
+	}
+	f := writeFile(t, "buildings.ndjson", b.String())
+	var changes []spatial.Change
+	s.OnChange(func(_ context.Context, c []spatial.Change) { changes = append(changes, c...) })
+	rep, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "buildings"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Read != 50 || rep.Inserted != 50 || rep.Updated != 0 || rep.Rejected != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	if n := count(t, s, `SELECT count(*) FROM buildings WHERE source = 'buildings' AND h3 IS NOT NULL`); n != 50 {
+		t.Fatalf("%d buildings", n)
+	}
+	var h float64
+	var name, extra string
+	if err := s.Pool.QueryRow(ctx, `SELECT height_m, name, props->>'extra' FROM buildings WHERE source_id = 'b7'`).Scan(&h, &name, &extra); err != nil {
+		t.Fatal(err)
+	}
+	if h != 17 || name != "楼7" || extra != "x" {
+		t.Fatalf("b7: %v %q %q", h, name, extra)
+	}
+	if n := count(t, s, `SELECT count(*) FROM feature_cells WHERE layer = 'buildings'`); n < 50 {
+		t.Fatalf("%d cells", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM audit_log WHERE action = 'import'`); n != 1 {
+		t.Fatalf("%d audit entries", n)
+	}
+	if len(changes) != 1 || changes[0].Layer != "buildings" || len(changes[0].IDs) != 50 || changes[0].Bound.Min[0] < 116.38 {
+		t.Fatalf("changes %+v", changes)
+	}
+	// Again: updates, cells replaced not duplicated.
+	cells := count(t, s, `SELECT count(*) FROM feature_cells`)
+	rep, err = importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "buildings"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Inserted != 0 || rep.Updated != 50 {
+		t.Fatalf("report %+v", rep)
+	}
+	if n := count(t, s, `SELECT count(*) FROM feature_cells`); n != cells {
+		t.Fatalf("cells %d, was %d", n, cells)
+	}
+}
+
+func TestRejectionsAllOrNothing(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	content := `{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"id":"a"},"geometry":{"type":"Polygon","coordinates":` + square(116.39, 39.9, 0.0002) + `}},
+{"type":"Feature","properties":{"id":"b"},"geometry":{"type":"LineString","coordinates":[[116.39,39.9],[116.4,39.91]]}},
+{"type":"Feature","properties":{"id":"c"},"geometry":{"type":"Polygon","coordinates":` + square(500000, 4400000, 20) + `}},
+{"type":"Feature","properties":{"id":"d","floors":"many"},"geometry":{"type":"Polygon","coordinates":` + square(116.39, 39.9, 0.0002) + `}}
+]}`
+	f := writeFile(t, "b.geojson", content)
+	_, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "buildings"})
+	if errs.Code(err) != errs.EINVALID || !strings.Contains(err.Error(), "record 2") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM buildings`); n != 0 {
+		t.Fatalf("%d buildings after a failed import", n)
+	}
+	rep, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "buildings", SkipInvalid: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Inserted != 1 || rep.Rejected != 3 || len(rep.Rejections) != 3 {
+		t.Fatalf("report %+v", rep)
+	}
+	want := []string{"MultiPolygon geometries, got LineString", "wrong CRS?", "floors"}
+	for i, r := range rep.Rejections {
+		if r.Record != int64(i+2) || !strings.Contains(r.Reason, want[i]) {
+			t.Errorf("rejection %d: %+v", i, r)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	cases := []struct {
+		name, file, content, layer, want string
+	}{
+		{"truncated", "t.geojson", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[1,2]}},{"type":"Fea`, "smart_poles", "truncated"},
+		{"not json", "t.geojson", `hello`, "smart_poles", "not GeoJSON"},
+		{"unknown layer", "t.geojson", `{"type":"FeatureCollection","features":[]}`, "No Such", "unknown layer"},
+		{"no layer", "t.geojson", `{"type":"FeatureCollection","features":[]}`, "", "--layer"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := writeFile(t, tc.file, tc.content)
+			_, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: tc.layer})
+			if err == nil || errs.Code(err) == errs.EINTERNAL || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v (%s)", err, errs.Code(err))
+			}
+		})
+	}
+	if n := count(t, s, `SELECT count(*) FROM smart_poles`); n != 0 {
+		t.Fatalf("%d poles", n)
+	}
+}

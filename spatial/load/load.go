@@ -1,0 +1,674 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/wkb"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/citytwin/citytwin/internal/errs"
+	"github.com/citytwin/citytwin/spatial"
+)
+
+// Record is one feature to load, as a reader produced it.
+type Record struct {
+	// Layer is the target layer's name.
+	Layer string
+	// Source and SourceID identify the feature for the upsert.
+	Source   string
+	SourceID string
+	// File and Num say where the record came from (Num counts from 1).
+	File string
+	Num  int64
+	// Geom is the geometry in the load's source CRS (Options.SRID or
+	// Options.Transform), EPSG:4326 when neither is set.
+	Geom orb.Geometry
+	// Geom3D is an optional 3D geometry as ISO WKB with Z (buildings'
+	// geom3d), in the same CRS as Geom.
+	Geom3D []byte
+	// Props holds the record's properties: those named like an attribute
+	// of the layer fill its typed column, the others go to props (jsonb).
+	Props map[string]any
+	// Decode, if set, fills the record from its raw form; the load's
+	// workers call it, so that parsing runs in parallel. Its error rejects
+	// the record.
+	Decode func(*Record) error
+}
+
+// Options tune a load.
+type Options struct {
+	// SRID is the EPSG code of the records' coordinates; 0 or 4326 means
+	// lon/lat. Other codes are reprojected with PostGIS ST_Transform.
+	SRID int
+	// Transform, if set, maps each geometry to lon/lat in Go (GCJ-02, BD-09,
+	// local placements). It runs before SRID reprojection is considered and
+	// excludes it.
+	Transform func(orb.Geometry) (orb.Geometry, error)
+	// SkipInvalid commits the valid records and reports the others; without
+	// it any rejected record fails the whole load.
+	SkipInvalid bool
+	// DryRun does everything but commit.
+	DryRun bool
+	// Actor is recorded in the audit log ("cli" when empty).
+	Actor string
+	// AuditDetail is merged into the audit entry's detail.
+	AuditDetail map[string]any
+	// MaxRejections bounds Result.Rejections (100 when 0).
+	MaxRejections int
+	// Workers is the number of checking goroutines (GOMAXPROCS when 0).
+	Workers int
+	// Progress, if set, is called now and then with records read and staged.
+	Progress func(read, written int64)
+	Logger   *slog.Logger
+}
+
+// Rejection is a record that was not loaded, and why.
+type Rejection struct {
+	File   string `json:"file,omitempty"`
+	Record int64  `json:"record"`
+	Reason string `json:"reason"`
+}
+
+// Result tells what a load did.
+type Result struct {
+	Read, Inserted, Updated, Repaired, Rejected int64
+	Rejections                                  []Rejection
+	// Layers counts the features written per layer.
+	Layers map[string]int64
+	// Changes are the changes told to the store (empty for a dry run).
+	Changes []spatial.Change
+}
+
+// batchSize is the number of records a worker checks at a time.
+const batchSize = 256
+
+type rawBatch struct {
+	recs []*Record
+}
+
+type row struct {
+	vals []any
+}
+
+type doneBatch struct {
+	rows     [][]any
+	rejected []Rejection
+	repaired int64
+	bounds   map[string]orb.Bound
+}
+
+// Load loads the records that next returns (io.EOF-free: next returns nil,
+// nil at the end) into the store in one transaction: staged with COPY, then
+// upserted on (source, source_id) per layer, with H3 cells, pipe node ids
+// resolved, an audit entry, and the store told what changed after commit.
+// A record whose layer is not in layers is rejected. Returns EINVALID for a
+// rejected record (unless SkipInvalid) naming the file and record number.
+func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, next func() (*Record, error), opts Options) (*Result, error) {
+	if len(layers) == 0 {
+		return nil, errs.Invalid("layer", "no layer to load into")
+	}
+	if opts.MaxRejections == 0 {
+		opts.MaxRejections = 100
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.Actor == "" {
+		opts.Actor = "cli"
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	byName := map[string]*spatial.Layer{}
+	for _, l := range layers {
+		byName[l.Name] = l
+	}
+	if opts.SRID == 4326 {
+		opts.SRID = 0
+	}
+	if opts.SRID != 0 && opts.Transform == nil {
+		var n int
+		if err := store.Pool.QueryRow(ctx, `SELECT count(*) FROM spatial_ref_sys WHERE srid = $1`, opts.SRID).Scan(&n); err != nil {
+			return nil, fmt.Errorf("crs: %w", err)
+		}
+		if n == 0 {
+			return nil, errs.Invalid("crs", "EPSG:%d is not a CRS that PostGIS knows", opts.SRID)
+		}
+	}
+	st := newStaging(layers)
+
+	res := &Result{Layers: map[string]int64{}}
+	start := time.Now()
+	tx, err := store.Pool.Begin(ctx)
+	if err != nil {
+		return nil, errs.Wrap(errs.EUNAVAILABLE, err, "database")
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, st.createSQL()); err != nil {
+		return nil, fmt.Errorf("staging table: %w", err)
+	}
+	// Created in this transaction, so that a failed load leaves no layer.
+	var newLayers []*spatial.Layer
+	for _, l := range layers {
+		if l.User {
+			nl, err := spatial.EnsureUserLayer(ctx, tx, store.Registry, l.Name, l.Title, l.GeomType)
+			if err != nil {
+				return nil, err
+			}
+			newLayers = append(newLayers, nl)
+		}
+	}
+
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(lctx)
+	raw := make(chan rawBatch, opts.Workers*2)
+	done := make(chan doneBatch, opts.Workers*2)
+	var read, staged atomic.Int64
+	// The reader: next is called from this goroutine only.
+	g.Go(func() error {
+		defer close(raw)
+		b := rawBatch{recs: make([]*Record, 0, batchSize)}
+		for {
+			r, err := next()
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				break
+			}
+			read.Add(1)
+			b.recs = append(b.recs, r)
+			if len(b.recs) == batchSize {
+				select {
+				case raw <- b:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				b = rawBatch{recs: make([]*Record, 0, batchSize)}
+			}
+		}
+		if len(b.recs) > 0 {
+			select {
+			case raw <- b:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	var wg sync.WaitGroup
+	for i := 0; i < opts.Workers; i++ {
+		wg.Add(1)
+		g.Go(func() error {
+			defer wg.Done()
+			w := &worker{st: st, layers: byName, checker: spatial.NewGeomChecker(), opts: &opts, store: store}
+			for b := range raw {
+				d, err := w.process(gctx, b)
+				if err != nil {
+					return err
+				}
+				select {
+				case done <- d:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { wg.Wait(); close(done); return nil })
+
+	// The COPY runs on this goroutine, on the transaction's connection.
+	src := &copySource{ch: done, ctx: gctx, res: res, opts: &opts, staged: &staged, read: &read, bounds: map[string]orb.Bound{}}
+	_, copyErr := tx.CopyFrom(ctx, pgx.Identifier{"ct_stage"}, st.columns(), src)
+	if copyErr != nil {
+		// Stop the reader and workers, and drain so that every goroutine ends.
+		cancel()
+		go func() {
+			for range done {
+			}
+		}()
+	}
+	gErr := g.Wait()
+	switch {
+	case gErr != nil && !errors.Is(gErr, context.Canceled):
+		return nil, gErr
+	case src.err != nil:
+		return nil, src.err
+	case gErr != nil:
+		return nil, gErr
+	case copyErr != nil:
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("stage: %w", copyErr)
+	}
+	res.Read = read.Load()
+	if opts.Progress != nil {
+		opts.Progress(res.Read, staged.Load())
+	}
+	logger.Info("import staged", "read", res.Read, "staged", staged.Load(), "rejected", res.Rejected, "took", time.Since(start).Round(time.Millisecond))
+
+	if src.dupes || res.Read > maxDedupe {
+		// Several records with one source id: the last one wins.
+		if _, err := tx.Exec(ctx, `DELETE FROM ct_stage WHERE ctid IN (SELECT ctid FROM (SELECT ctid,
+			row_number() OVER (PARTITION BY layer, source, source_id ORDER BY rec DESC) AS rn FROM ct_stage) x WHERE rn > 1)`); err != nil {
+			return nil, fmt.Errorf("dedupe: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE ct_ids (layer text, id bigint, source text, source_id text, ins boolean) ON COMMIT DROP`); err != nil {
+		return nil, err
+	}
+	var changes []spatial.Change
+	for _, l := range layers {
+		if src.counts[l.Name] == 0 {
+			continue
+		}
+		b := src.bounds[l.Name]
+		// The bound of the geometries the upsert replaces.
+		var ob struct{ x0, y0, x1, y1 *float64 }
+		where, args := l.Where(2)
+		q := fmt.Sprintf(`SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(t.geom) e FROM %s t
+			JOIN ct_stage s ON s.layer = $1 AND t.source = s.source AND t.source_id = s.source_id WHERE %s) x`, l.TableIdent(), where)
+		if err := tx.QueryRow(ctx, q, append([]any{l.Name}, args...)...).Scan(&ob.x0, &ob.y0, &ob.x1, &ob.y1); err != nil {
+			return nil, fmt.Errorf("%s: old bounds: %w", l.Name, err)
+		}
+		if ob.x0 != nil {
+			b = b.Union(orb.Bound{Min: orb.Point{*ob.x0, *ob.y0}, Max: orb.Point{*ob.x1, *ob.y1}})
+		}
+		defaults, has3D, err := tableColumns(ctx, tx, l.Table)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, st.upsertSQL(l, defaults, has3D), l.Name); err != nil {
+			return nil, upsertError(l, err)
+		}
+		var ins, upd int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM ct_ids WHERE layer = $1`, l.Name).Scan(&ins, &upd); err != nil {
+			return nil, err
+		}
+		res.Inserted += ins
+		res.Updated += upd
+		res.Layers[l.Name] = ins + upd
+		c := spatial.Change{Layer: l.Name, Bound: b}
+		if ins+upd <= maxChangeIDs {
+			rows, err := tx.Query(ctx, `SELECT id FROM ct_ids WHERE layer = $1 ORDER BY id`, l.Name)
+			if err != nil {
+				return nil, err
+			}
+			c.IDs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			c.All = true
+		}
+		changes = append(changes, c)
+	}
+	// H3 cover cells: replace those of updated features.
+	if _, err := tx.Exec(ctx, `DELETE FROM feature_cells f USING ct_ids i WHERE NOT i.ins AND f.layer = i.layer AND f.feature_id = i.id`); err != nil {
+		return nil, fmt.Errorf("feature cells: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO feature_cells (layer, feature_id, cell)
+		SELECT i.layer, i.id, unnest(s.cells) FROM ct_ids i JOIN ct_stage s ON s.layer = i.layer AND s.source = i.source AND s.source_id = i.source_id
+		ON CONFLICT DO NOTHING`); err != nil {
+		return nil, fmt.Errorf("feature cells: %w", err)
+	}
+	// Pipes find their end nodes (loaded now or before) by source id.
+	if res.Layers["pipes"] > 0 || res.Layers["network_nodes"] > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE pipes p SET from_node_id = n.id FROM network_nodes n
+			WHERE p.source IN (SELECT DISTINCT source FROM ct_stage) AND n.source = p.source AND n.source_id = p.from_node AND p.from_node_id IS DISTINCT FROM n.id`); err != nil {
+			return nil, fmt.Errorf("pipe nodes: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE pipes p SET to_node_id = n.id FROM network_nodes n
+			WHERE p.source IN (SELECT DISTINCT source FROM ct_stage) AND n.source = p.source AND n.source_id = p.to_node AND p.to_node_id IS DISTINCT FROM n.id`); err != nil {
+			return nil, fmt.Errorf("pipe nodes: %w", err)
+		}
+	}
+	detail := map[string]any{
+		"read": res.Read, "inserted": res.Inserted, "updated": res.Updated, "repaired": res.Repaired,
+		"rejected": res.Rejected, "layers": res.Layers, "dry_run": opts.DryRun,
+	}
+	for k, v := range opts.AuditDetail {
+		detail[k] = v
+	}
+	names := make([]string, 0, len(res.Layers))
+	for n := range res.Layers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	dj, _ := json.Marshal(detail)
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (actor, action, entity_type, entity_id, detail) VALUES ($1, 'import', 'layer', $2, $3)`,
+		opts.Actor, strings.Join(names, ","), dj); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	for _, l := range newLayers {
+		store.Registry.Add(l)
+	}
+	res.Changes = changes
+	store.Changed(ctx, changes...)
+	logger.Info("import committed", "inserted", res.Inserted, "updated", res.Updated, "rejected", res.Rejected, "took", time.Since(start).Round(time.Millisecond))
+	return res, nil
+}
+
+// maxChangeIDs bounds the ids listed in a Change; bigger loads say All.
+const maxChangeIDs = 100_000
+
+// maxDedupe is the number of records whose source ids are checked for
+// duplicates in memory; beyond it the staging table is always deduplicated.
+const maxDedupe = 2_000_000
+
+func upsertError(l *spatial.Layer, err error) error {
+	var msg string
+	if e := (interface{ Error() string })(err); e != nil {
+		msg = e.Error()
+	}
+	if strings.Contains(msg, "violates check constraint") || strings.Contains(msg, "invalid input") || strings.Contains(msg, "out of range") || strings.Contains(msg, "violates not-null") {
+		return errs.Wrap(errs.EINVALID, err, "layer %s: a value does not fit the layer", l.Name)
+	}
+	return fmt.Errorf("%s: upsert: %w", l.Name, err)
+}
+
+// copySource feeds checked rows to COPY and collects the rest of the result.
+type copySource struct {
+	ch     <-chan doneBatch
+	ctx    context.Context
+	res    *Result
+	opts   *Options
+	read   *atomic.Int64
+	staged *atomic.Int64
+	bounds map[string]orb.Bound
+	counts map[string]int64
+	seen   map[uint64]struct{}
+	dupes   bool
+	err     error
+	stopped bool
+	cur    [][]any
+	i      int
+	last   time.Time
+}
+
+func (s *copySource) Next() bool {
+	if s.counts == nil {
+		s.counts = map[string]int64{}
+		s.seen = map[uint64]struct{}{}
+	}
+	for s.i+1 >= len(s.cur) {
+		var d doneBatch
+		var ok bool
+		select {
+		case d, ok = <-s.ch:
+			if !ok {
+				return false
+			}
+		case <-s.ctx.Done():
+			s.stopped = true
+			return false
+		}
+		s.res.Repaired += d.repaired
+		if len(d.rejected) > 0 {
+			s.res.Rejected += int64(len(d.rejected))
+			for _, r := range d.rejected {
+				if len(s.res.Rejections) < s.opts.MaxRejections {
+					s.res.Rejections = append(s.res.Rejections, r)
+				}
+			}
+			if !s.opts.SkipInvalid {
+				r := d.rejected[0]
+				where := fmt.Sprintf("record %d", r.Record)
+				if r.File != "" {
+					where = r.File + ": " + where
+				}
+				s.err = errs.Invalid(where, "%s (nothing was imported; --skip-invalid loads the valid records)", r.Reason)
+				return false
+			}
+		}
+		for l, b := range d.bounds {
+			if ob, ok := s.bounds[l]; ok {
+				b = b.Union(ob)
+			}
+			s.bounds[l] = b
+		}
+		for _, r := range d.rows {
+			s.counts[r[0].(string)]++
+			if s.seen != nil {
+				h := fnv.New64a()
+				h.Write([]byte(r[0].(string)))
+				h.Write([]byte{0})
+				h.Write([]byte(r[1].(string)))
+				h.Write([]byte{0})
+				h.Write([]byte(r[2].(string)))
+				k := h.Sum64()
+				if _, ok := s.seen[k]; ok {
+					s.dupes = true
+				}
+				s.seen[k] = struct{}{}
+				if len(s.seen) > maxDedupe {
+					s.seen = nil
+				}
+			}
+		}
+		s.cur, s.i = d.rows, -1
+		n := s.staged.Add(int64(len(d.rows)))
+		if s.opts.Progress != nil && time.Since(s.last) > 200*time.Millisecond {
+			s.last = time.Now()
+			s.opts.Progress(s.read.Load(), n)
+		}
+	}
+	s.i++
+	return true
+}
+
+func (s *copySource) Values() ([]any, error) { return s.cur[s.i], nil }
+
+func (s *copySource) Err() error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.stopped {
+		return s.ctx.Err()
+	}
+	return nil
+}
+
+// worker checks records, computes their cells and encodes their rows.
+type worker struct {
+	st      *staging
+	layers  map[string]*spatial.Layer
+	checker *spatial.GeomChecker
+	opts    *Options
+	store   *spatial.Store
+}
+
+func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
+	d := doneBatch{bounds: map[string]orb.Bound{}}
+	reject := func(r *Record, err error) {
+		d.rejected = append(d.rejected, Rejection{File: r.File, Record: r.Num, Reason: reason(err)})
+	}
+	geoms := make([]orb.Geometry, len(b.recs))
+	g3 := make([][]byte, len(b.recs))
+	bad := make([]error, len(b.recs))
+	for i, r := range b.recs {
+		if r.Decode != nil {
+			if err := r.Decode(r); err != nil {
+				bad[i] = err
+				continue
+			}
+			r.Decode = nil
+		}
+		geoms[i], g3[i] = r.Geom, r.Geom3D
+		if r.Geom == nil {
+			bad[i] = errs.Invalid("geometry", "missing geometry")
+			continue
+		}
+		if w.opts.Transform != nil {
+			g, err := w.opts.Transform(r.Geom)
+			if err != nil {
+				bad[i] = err
+				continue
+			}
+			geoms[i] = g
+		}
+	}
+	if w.opts.SRID != 0 && w.opts.Transform == nil {
+		if err := w.reproject(ctx, geoms, g3, bad); err != nil {
+			return d, err
+		}
+	}
+	for i, r := range b.recs {
+		if bad[i] != nil {
+			reject(r, bad[i])
+			continue
+		}
+		l, ok := w.layers[r.Layer]
+		if !ok {
+			reject(r, fmt.Errorf("layer %q is not a target of this import", r.Layer))
+			continue
+		}
+		if r.SourceID == "" {
+			reject(r, errors.New("no source id"))
+			continue
+		}
+		g, repaired, err := w.checker.Check(l, geoms[i])
+		if err != nil {
+			reject(r, err)
+			continue
+		}
+		vals, err := w.st.row(l, r, g, g3[i])
+		if err != nil {
+			reject(r, err)
+			continue
+		}
+		if repaired {
+			d.repaired++
+		}
+		bb := g.Bound()
+		if ob, ok := d.bounds[l.Name]; ok {
+			bb = bb.Union(ob)
+		}
+		d.bounds[l.Name] = bb
+		d.rows = append(d.rows, vals)
+	}
+	return d, nil
+}
+
+// reproject transforms geometries (and 3D geometries) to EPSG:4326 with
+// PostGIS, a batch per round trip. Coordinates PostGIS cannot transform are
+// marked bad.
+func (w *worker) reproject(ctx context.Context, geoms []orb.Geometry, g3 [][]byte, bad []error) error {
+	in := make([][]byte, len(geoms))
+	in3 := make([][]byte, len(geoms))
+	for i, g := range geoms {
+		if bad[i] != nil || g == nil {
+			continue
+		}
+		b, err := wkb.Marshal(g)
+		if err != nil {
+			bad[i] = errs.Invalid("geometry", "cannot encode: %v", err)
+			continue
+		}
+		in[i] = b
+		in3[i] = g3[i]
+	}
+	rows, err := w.store.Pool.Query(ctx, `SELECT i, ST_AsBinary(ST_Transform(ST_GeomFromWKB(g, $1), 4326)),
+		ST_AsBinary(ST_Transform(ST_SetSRID(ST_GeomFromWKB(g3), $1), 4326), 'NDR')
+		FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS u(g, g3, i) WHERE g IS NOT NULL`, w.opts.SRID, in, in3)
+	if err != nil {
+		return fmt.Errorf("reproject: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int64
+		var b, b3 []byte
+		if err := rows.Scan(&i, &b, &b3); err != nil {
+			return fmt.Errorf("reproject: %w", err)
+		}
+		g, err := wkb.Unmarshal(b)
+		if err != nil {
+			bad[i-1] = errs.Invalid("geometry", "after reprojection: %v", err)
+			continue
+		}
+		geoms[i-1] = g
+		g3[i-1] = b3
+	}
+	if err := rows.Err(); err != nil {
+		// One bad geometry fails the batch: find it record by record.
+		if len(geoms) > 1 {
+			for i := range geoms {
+				if bad[i] != nil || in[i] == nil {
+					continue
+				}
+				one := []orb.Geometry{geoms[i]}
+				o3 := [][]byte{g3[i]}
+				ob := []error{nil}
+				if e := w.reproject(ctx, one, o3, ob); e != nil {
+					bad[i] = errs.Invalid("geometry", "cannot reproject from EPSG:%d: wrong CRS? %v", w.opts.SRID, e)
+					continue
+				}
+				geoms[i], g3[i], bad[i] = one[0], o3[0], ob[0]
+			}
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+func reason(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		if e.Where != "" && e.Where != "geometry" {
+			return e.Where + ": " + e.Message
+		}
+		if e.Where == "geometry" {
+			return "geometry: " + e.Message
+		}
+		return e.Message
+	}
+	return err.Error()
+}
+
+// tableColumns returns the column defaults of table and whether it has a
+// geom3d column.
+func tableColumns(ctx context.Context, tx pgx.Tx, table string) (map[string]string, bool, error) {
+	rows, err := tx.Query(ctx, `SELECT column_name, coalesce(column_default, '') FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = $1`, table)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	defaults := map[string]string{}
+	has3D := false
+	for rows.Next() {
+		var c, d string
+		if err := rows.Scan(&c, &d); err != nil {
+			return nil, false, err
+		}
+		defaults[c] = d
+		if c == "geom3d" {
+			has3D = true
+		}
+	}
+	return defaults, has3D, rows.Err()
+}
