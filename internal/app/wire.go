@@ -18,6 +18,7 @@ func (a *App) wire(ctx context.Context) error {
 	steps := []func(context.Context) error{
 		a.wireHealth,
 		// wire: spatial
+		a.wireSpatial,
 		// wire: tiles
 		// wire: live
 		a.wireLive,

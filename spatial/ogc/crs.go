@@ -1,0 +1,78 @@
+package ogc
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/citytwin/citytwin/internal/errs"
+)
+
+// CRS is a coordinate reference system the API reads and writes (Part 2).
+type CRS struct {
+	URI  string
+	SRID int
+	// LatLon is true when the CRS's axis order is latitude first (EPSG:4326
+	// and EPSG:4490 as URIs), so coordinates are flipped on the wire.
+	LatLon bool
+}
+
+// CRS84 is the default CRS of OGC API - Features (lon, lat on WGS 84).
+const CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+// CRSs are the supported CRSs: CRS84 first (the default and storage CRS).
+var CRSs = []CRS{
+	{URI: CRS84, SRID: 4326},
+	{URI: "http://www.opengis.net/def/crs/EPSG/0/4326", SRID: 4326, LatLon: true},
+	{URI: "http://www.opengis.net/def/crs/EPSG/0/3857", SRID: 3857},
+	{URI: "http://www.opengis.net/def/crs/EPSG/0/4490", SRID: 4490, LatLon: true},
+}
+
+// crsURIs lists the supported CRS URIs.
+func crsURIs() []string {
+	out := make([]string, len(CRSs))
+	for i, c := range CRSs {
+		out[i] = c.URI
+	}
+	return out
+}
+
+// parseCRS resolves a CRS URI (or a safe CURIE like [EPSG:3857]) named by
+// param. An empty value is CRS84.
+func parseCRS(param, v string) (CRS, error) {
+	if v == "" {
+		return CRSs[0], nil
+	}
+	s := strings.TrimSpace(v)
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		s = strings.Trim(s, "[]")
+	}
+	switch {
+	case strings.EqualFold(s, "OGC:CRS84"), strings.EqualFold(s, "CRS84"):
+		return CRSs[0], nil
+	case strings.HasPrefix(strings.ToUpper(s), "EPSG:"):
+		s = "http://www.opengis.net/def/crs/EPSG/0/" + s[5:]
+	}
+	s = strings.Replace(s, "https://", "http://", 1)
+	for _, c := range CRSs {
+		if c.URI == s {
+			return c, nil
+		}
+	}
+	return CRS{}, errs.Invalid(param, "unsupported CRS %q; supported: %s", v, strings.Join(crsURIs(), ", "))
+}
+
+// geomOut is the SQL of the geometry column as GeoJSON text in crs.
+func geomOut(col string, c CRS) string {
+	g := col
+	if c.SRID != 4326 {
+		g = "ST_Transform(" + g + ", " + strconv.Itoa(c.SRID) + ")"
+	}
+	if c.LatLon {
+		g = "ST_FlipCoordinates(" + g + ")"
+	}
+	digits := "9"
+	if c.SRID == 3857 {
+		digits = "3"
+	}
+	return "ST_AsGeoJSON(" + g + ", " + digits + ")"
+}
