@@ -28,6 +28,7 @@ import (
 	"github.com/citytwin/citytwin/internal/httpapi"
 	"github.com/citytwin/citytwin/internal/pgcluster"
 	"github.com/citytwin/citytwin/spatial"
+	"github.com/citytwin/citytwin/twin"
 	"github.com/citytwin/citytwin/twin/feed"
 )
 
@@ -48,6 +49,9 @@ type App struct {
 	// Bus carries live events between the twin's writers and the hub;
 	// set by wireLive.
 	Bus feed.Bus
+	// Twin is the live twin's ingest side (devices, telemetry, alarms);
+	// set by wireTwin.
+	Twin *twin.Service
 
 	// Ready reports extra readiness checks of domains (broker up, ...).
 	readyChecks []func(context.Context) error

@@ -23,6 +23,7 @@ func (a *App) wire(ctx context.Context) error {
 		// wire: live
 		a.wireLive,
 		// wire: twin
+		a.wireTwin,
 		// wire: scenes
 		a.wireScenes,
 		// wire: importers

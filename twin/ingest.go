@@ -1,0 +1,466 @@
+package twin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/citytwin/citytwin/internal/auth"
+	"github.com/citytwin/citytwin/internal/errs"
+)
+
+// IngestResult is the answer to an ingest: how many observations were
+// stored, how many were already stored (idempotent retries), and which were
+// refused and why.
+type IngestResult struct {
+	Accepted   int         `json:"accepted"`
+	Duplicates int         `json:"duplicates"`
+	Rejected   []Rejection `json:"rejected"`
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// allow takes n tokens from device id's bucket.
+func (s *Service) allow(id string, now time.Time) bool {
+	s.rateMu.Lock()
+	defer s.rateMu.Unlock()
+	b := s.buckets[id]
+	if b == nil {
+		b = &bucket{tokens: s.Options.Burst, at: now}
+		s.buckets[id] = b
+	}
+	b.tokens = math.Min(s.Options.Burst, b.tokens+now.Sub(b.at).Seconds()*s.Options.Rate)
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// check validates one parsed observation for principal p.
+func (s *Service) check(p *auth.Principal, o parsed, i int, now time.Time) *Rejection {
+	if o.reject != nil {
+		return o.reject
+	}
+	rej := func(reason string) *Rejection {
+		return &Rejection{Index: i, Device: o.Device, Metric: o.Metric, Reason: reason}
+	}
+	d := s.lookup(o.Device)
+	if d == nil {
+		return rej(RejectUnknownDev)
+	}
+	if p == nil || (p.Role == auth.Device && p.DeviceID != o.Device) || (p.Role != auth.Device && !p.Can(auth.Operator)) {
+		return rej(RejectForbidden + ": a device key writes only its own device's telemetry")
+	}
+	m, ok := d.metric(o.Metric)
+	if !ok {
+		return rej(RejectUnknownMet)
+	}
+	if !m.Valid(o.Value) {
+		return rej(fmt.Sprintf("%s: %s must be in %g..%g %s", RejectOutOfRange, o.Metric, m.Min, m.Max, m.Unit))
+	}
+	if o.Time.After(now.Add(s.Options.MaxFuture)) {
+		return rej(fmt.Sprintf("%s: more than %s in the future", RejectFuture, s.Options.MaxFuture))
+	}
+	if o.Time.Year() < 2000 {
+		return rej(RejectBadTime + ": before the year 2000")
+	}
+	if !s.allow(o.Device, now) {
+		return rej(RejectRateLimited)
+	}
+	return nil
+}
+
+func (s *Service) countReject(r *Rejection) {
+	if s.metrics == nil {
+		return
+	}
+	reason := r.Reason
+	for i := 0; i < len(reason); i++ {
+		if reason[i] == ':' {
+			reason = reason[:i]
+			break
+		}
+	}
+	s.metrics.rejected.WithLabelValues(reason).Inc()
+}
+
+// Ingest checks and stores observations for p and returns once they are
+// committed (or ctx ends). Observations already stored count as duplicates.
+func (s *Service) Ingest(ctx context.Context, p *auth.Principal, obs []parsed) (IngestResult, error) {
+	now := time.Now().UTC()
+	res := IngestResult{Rejected: []Rejection{}}
+	rows := make([]Observation, 0, len(obs))
+	seen := map[string]time.Time{}
+	for i, o := range obs {
+		if r := s.check(p, o, i, now); r != nil {
+			s.countReject(r)
+			res.Rejected = append(res.Rejected, *r)
+			continue
+		}
+		rows = append(rows, o.Observation)
+		seen[o.Device] = now
+	}
+	if len(rows) == 0 {
+		return res, nil
+	}
+	n, err := s.write(ctx, rows, seen)
+	if err != nil {
+		return res, err
+	}
+	res.Accepted = n
+	res.Duplicates = len(rows) - n
+	return res, nil
+}
+
+// writeReq is a request to the batch writers: rows to store, and devices
+// that were heard from (last_seen).
+type writeReq struct {
+	rows []Observation
+	seen map[string]time.Time
+	done chan writeRes
+}
+
+type writeRes struct {
+	inserted int
+	err      error
+}
+
+// write queues rows for the batch writers and waits until they are durable.
+// It returns the number of rows newly stored.
+func (s *Service) write(ctx context.Context, rows []Observation, seen map[string]time.Time) (int, error) {
+	req := &writeReq{rows: rows, seen: seen, done: make(chan writeRes, 1)}
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		return 0, errs.Wrap(errs.EUNAVAILABLE, ctx.Err(), "ingest cancelled before it was queued")
+	}
+	select {
+	case r := <-req.done:
+		return r.inserted, r.err
+	case <-ctx.Done():
+		// The batch may still commit; the client retries and gets duplicates.
+		return 0, errs.Wrap(errs.EUNAVAILABLE, ctx.Err(), "ingest cancelled before commit")
+	}
+}
+
+// writer gathers requests into batches (BatchRows rows or BatchWait) and
+// commits them, retrying while the database is unavailable.
+func (s *Service) writer(ctx context.Context) {
+	for {
+		var first *writeReq
+		select {
+		case first = <-s.queue:
+		case <-ctx.Done():
+			return
+		}
+		batch := []*writeReq{first}
+		n := len(first.rows)
+		timer := time.NewTimer(s.Options.BatchWait)
+	gather:
+		for n < s.Options.BatchRows {
+			select {
+			case r := <-s.queue:
+				batch = append(batch, r)
+				n += len(r.rows)
+			case <-timer.C:
+				break gather
+			case <-ctx.Done():
+				break gather
+			}
+		}
+		timer.Stop()
+		s.commitWithRetry(ctx, batch)
+	}
+}
+
+// retryable reports whether err is the database being unavailable (a
+// connection lost, a server shutting down or starting), worth retrying.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case len(pe.Code) >= 2 && pe.Code[:2] == "08", // connection exception
+			len(pe.Code) >= 2 && pe.Code[:2] == "57", // operator intervention: admin shutdown, cannot connect now
+			len(pe.Code) >= 2 && pe.Code[:2] == "53", // insufficient resources
+			pe.Code == "40001", pe.Code == "40P01":
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ne) || errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err) || isClosedConn(err)
+}
+
+func isClosedConn(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"conn closed", "connection reset", "broken pipe", "connection refused", "unexpected EOF", "failed to connect", "server closed the connection", "the database system is"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+
+func (s *Service) commitWithRetry(ctx context.Context, batch []*writeReq) {
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		counts, err := s.commitBatch(ctx, batch)
+		if err == nil {
+			for i, r := range batch {
+				r.done <- writeRes{inserted: counts[i]}
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			for _, r := range batch {
+				r.done <- writeRes{err: errs.Wrap(errs.EUNAVAILABLE, err, "server shutting down; observations not stored")}
+			}
+			return
+		}
+		if !retryable(err) {
+			if len(batch) > 1 {
+				// Do not let one bad request sink the others.
+				for _, r := range batch {
+					s.commitWithRetry(ctx, []*writeReq{r})
+				}
+				return
+			}
+			s.Logger.Error("twin: ingest batch failed", "err", err, "rows", len(batch[0].rows))
+			batch[0].done <- writeRes{err: err}
+			return
+		}
+		if s.metrics != nil {
+			s.metrics.retries.Inc()
+		}
+		if attempt%10 == 0 {
+			s.Logger.Warn("twin: database unavailable, retrying ingest batch", "err", err, "attempt", attempt+1, "backoff", backoff)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func monthKey(t time.Time) string { return t.UTC().Format("200601") }
+
+// commitBatch stores a batch in one transaction: observations by COPY into a
+// staging table and INSERT … ON CONFLICT DO NOTHING, then the latest state,
+// rules and alarms, and the events. It returns the rows newly stored per
+// request.
+func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, error) {
+	var all []Observation
+	months := map[string]time.Time{}
+	for _, r := range batch {
+		all = append(all, r.rows...)
+		for _, o := range r.rows {
+			months[monthKey(o.Time)] = o.Time
+		}
+	}
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	var inserted []Observation
+	var newParts []string
+	_, err := s.commitChanges(ctx, func(tx pgx.Tx, c *changeSet) error {
+		inserted = inserted[:0]
+		newParts = newParts[:0]
+		s.partMu.Lock()
+		for k, t := range months {
+			if s.parts[k] {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `SELECT ct_observation_partition($1)`, t); err != nil {
+				s.partMu.Unlock()
+				return fmt.Errorf("partition %s: %w", k, err)
+			}
+			newParts = append(newParts, k)
+		}
+		s.partMu.Unlock()
+		if len(all) > 0 {
+			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS ct_obs_stage
+				(device_id text, time timestamptz, metric text, value double precision) ON COMMIT DELETE ROWS`); err != nil {
+				return fmt.Errorf("staging table: %w", err)
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ct_obs_stage"}, []string{"device_id", "time", "metric", "value"},
+				pgx.CopyFromSlice(len(all), func(i int) ([]any, error) {
+					o := all[i]
+					return []any{o.Device, o.Time, o.Metric, o.Value}, nil
+				})); err != nil {
+				return fmt.Errorf("copy observations: %w", err)
+			}
+			rows, err := tx.Query(ctx, `INSERT INTO observations (device_id, time, metric, value)
+				SELECT device_id, time, metric, value FROM ct_obs_stage ON CONFLICT DO NOTHING
+				RETURNING device_id, time, metric, value`)
+			if err != nil {
+				return fmt.Errorf("insert observations: %w", err)
+			}
+			for rows.Next() {
+				var o Observation
+				if err := rows.Scan(&o.Device, &o.Time, &o.Metric, &o.Value); err != nil {
+					rows.Close()
+					return err
+				}
+				o.Time = o.Time.UTC()
+				inserted = append(inserted, o)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("insert observations: %w", err)
+			}
+		}
+		seen := map[string]time.Time{}
+		for _, r := range batch {
+			for id, t := range r.seen {
+				if t.After(seen[id]) {
+					seen[id] = t
+				}
+			}
+		}
+		return s.applyObservations(ctx, tx, c, inserted, seen)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.partMu.Lock()
+	for _, k := range newParts {
+		s.parts[k] = true
+	}
+	s.partMu.Unlock()
+	// Credit each new row to the first request that carried it.
+	type key struct {
+		d, m string
+		t    int64
+	}
+	fresh := make(map[key]bool, len(inserted))
+	for _, o := range inserted {
+		fresh[key{o.Device, o.Metric, o.Time.UnixNano()}] = true
+	}
+	counts := make([]int, len(batch))
+	for i, r := range batch {
+		for _, o := range r.rows {
+			k := key{o.Device, o.Metric, o.Time.UnixNano()}
+			if fresh[k] {
+				counts[i]++
+				delete(fresh, k)
+			}
+		}
+	}
+	if s.metrics != nil {
+		s.metrics.accepted.Add(float64(len(inserted)))
+		s.metrics.duplicates.Add(float64(len(all) - len(inserted)))
+		s.metrics.batches.Observe(float64(len(all)))
+	}
+	return counts, nil
+}
+
+// applyObservations updates the staged state of the devices that reported:
+// latest values, last seen, online status, and evaluates their rules.
+func (s *Service) applyObservations(ctx context.Context, tx pgx.Tx, c *changeSet, obs []Observation, seen map[string]time.Time) error {
+	sort.SliceStable(obs, func(i, j int) bool {
+		if obs[i].Device != obs[j].Device {
+			return obs[i].Device < obs[j].Device
+		}
+		return obs[i].Time.Before(obs[j].Time)
+	})
+	s.mu.RLock()
+	rules := s.rules
+	s.mu.RUnlock()
+	latest := map[[2]string]int{}
+	for _, o := range obs {
+		d := c.dev(o.Device)
+		if d == nil {
+			continue // deleted meanwhile
+		}
+		prev, hasPrev := d.Values[o.Metric]
+		if hasPrev && o.Time.Before(prev.Time) {
+			continue // late data: stored, but not the latest
+		}
+		d.Values[o.Metric] = Value{Value: o.Value, Time: o.Time}
+		k := [2]string{o.Device, o.Metric}
+		if i, ok := latest[k]; ok {
+			c.states[i] = o
+		} else {
+			latest[k] = len(c.states)
+			c.states = append(c.states, o)
+		}
+		for i := range rules {
+			r := &rules[i]
+			if !r.applies(d) || (r.Metric != o.Metric && (r.WhenMetric == nil || *r.WhenMetric != o.Metric)) {
+				continue
+			}
+			if err := s.evalRule(ctx, tx, c, r, d, o, prev, hasPrev && r.Metric == o.Metric); err != nil {
+				return err
+			}
+		}
+	}
+	for id, t := range seen {
+		d := c.dev(id)
+		if d == nil {
+			continue
+		}
+		if t.After(d.LastSeen) {
+			d.LastSeen = t
+		}
+		if d.Status != StatusOnline {
+			d.Status = StatusOnline
+			if a := c.activeAlarm(alarmKey{id, "offline"}); a != nil {
+				if err := c.clear(ctx, tx, a, t); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// evalRule evaluates r on d after observation o.
+func (s *Service) evalRule(ctx context.Context, tx pgx.Tx, c *changeSet, r *Rule, d *device, o Observation, prev Value, hasPrev bool) error {
+	holds := r.holds(d, prev, hasPrev)
+	k := alarmKey{d.ID, r.AlarmType}
+	if !holds {
+		if m := s.since[d.ID]; m != nil {
+			delete(m, r.ID)
+		}
+		if a := c.activeAlarm(k); a != nil && r.AutoClear && a.RuleID != nil && *a.RuleID == r.ID {
+			return c.clear(ctx, tx, a, o.Time)
+		}
+		return nil
+	}
+	if r.ForS > 0 {
+		m := s.since[d.ID]
+		if m == nil {
+			m = map[int64]time.Time{}
+			s.since[d.ID] = m
+		}
+		start, ok := m[r.ID]
+		if !ok {
+			m[r.ID] = o.Time
+			return nil
+		}
+		if o.Time.Sub(start).Seconds() < r.ForS {
+			return nil
+		}
+	}
+	cur := d.Values[r.Metric]
+	metric, value := r.Metric, cur.Value
+	id := r.ID
+	return c.raise(ctx, tx, d, r.AlarmType, r.Severity, r.Message, &metric, &value, &id, o.Time)
+}

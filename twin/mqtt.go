@@ -1,0 +1,254 @@
+package twin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/citytwin/citytwin/internal/auth"
+)
+
+// GatewayUser is the MQTT user name of a gateway: with an operator or admin
+// API key as password it may publish for any device.
+const GatewayUser = "gateway"
+
+// Broker is the embedded MQTT broker (mochi-mqtt). Devices connect with
+// their id as user name and their key as password.
+type Broker struct {
+	srv  *mqtt.Server
+	tcp  *listeners.TCP
+	hook *brokerHook
+}
+
+// StartBroker starts the embedded broker on addr; messages are handled with
+// ctx (when it ends, unfinished QoS 1 messages are not acknowledged, so
+// devices send them again).
+func (s *Service) StartBroker(ctx context.Context, addr string) (*Broker, error) {
+	srv := mqtt.New(&mqtt.Options{
+		InlineClient: true,
+		Logger:       slog.New(levelHandler{slog.LevelWarn, s.Logger.Handler()}).With("component", "mqtt"),
+	})
+	h := &brokerHook{s: s, ctx: ctx, who: map[*mqtt.Client]*auth.Principal{}}
+	if err := srv.AddHook(h, nil); err != nil {
+		return nil, err
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "citytwin", Address: addr})
+	if err := srv.AddListener(tcp); err != nil {
+		return nil, fmt.Errorf("MQTT broker cannot listen on %s: %w (set CITYTWIN_MQTT_ADDR or --mqtt-addr to a free address, or \"off\")", addr, err)
+	}
+	if err := srv.Serve(); err != nil {
+		return nil, fmt.Errorf("MQTT broker: %w", err)
+	}
+	b := &Broker{srv: srv, tcp: tcp, hook: h}
+	s.mqtt = b
+	s.publish = func(_ context.Context, topic string, payload []byte) error {
+		return srv.Publish(topic, payload, false, 1)
+	}
+	return b, nil
+}
+
+// Addr is the address the broker listens on (the real port when started
+// on port 0).
+func (b *Broker) Addr() string { return b.tcp.Address() }
+
+// Close stops the broker.
+func (b *Broker) Close() error { return b.srv.Close() }
+
+// MQTTAddr is the embedded broker's address, or "" when none runs.
+func (s *Service) MQTTAddr() string {
+	if s.mqtt == nil {
+		return ""
+	}
+	return s.mqtt.Addr()
+}
+
+type brokerHook struct {
+	mqtt.HookBase
+	s   *Service
+	ctx context.Context
+	mu  sync.Mutex
+	who map[*mqtt.Client]*auth.Principal
+}
+
+func (h *brokerHook) ID() string { return "citytwin-auth-ingest" }
+
+func (h *brokerHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect}, []byte{b})
+}
+
+func (h *brokerHook) principal(cl *mqtt.Client) *auth.Principal {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.who[cl]
+}
+
+// OnConnectAuthenticate accepts a device (user = its id, password = its
+// key) or a gateway (user "gateway", password an operator or admin key).
+func (h *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	user, pass := string(pk.Connect.Username), string(pk.Connect.Password)
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	p, err := h.s.Auth.Authenticate(ctx, pass)
+	if err != nil {
+		h.s.Logger.Info("mqtt: connection refused", "user", user, "remote", cl.Net.Remote, "err", err)
+		return false
+	}
+	ok := (user == GatewayUser && p.Role != auth.Device && p.Can(auth.Operator)) || (p.Role == auth.Device && p.DeviceID == user)
+	if !ok {
+		h.s.Logger.Info("mqtt: connection refused: key does not match the user name", "user", user, "remote", cl.Net.Remote)
+		return false
+	}
+	h.mu.Lock()
+	h.who[cl] = p
+	h.mu.Unlock()
+	return true
+}
+
+func (h *brokerHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.mu.Lock()
+	delete(h.who, cl)
+	h.mu.Unlock()
+}
+
+// OnACLCheck lets a device publish only under its own topics and subscribe
+// only to its own commands; a gateway publishes for any device and may
+// subscribe to any device's commands.
+func (h *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	p := h.principal(cl)
+	if p == nil {
+		return false
+	}
+	if p.Role != auth.Device {
+		if !write {
+			return topic == TopicPrefix+"+/commands" || strings.HasSuffix(topic, "/commands") && validTopic(topic, "commands")
+		}
+		_, rest, ok := ParseTopic(topic)
+		return ok && rest != "commands"
+	}
+	id, rest, ok := ParseTopic(topic)
+	if !ok || id != p.DeviceID {
+		return false
+	}
+	if write {
+		return rest != "commands"
+	}
+	return rest == "commands"
+}
+
+func validTopic(topic, want string) bool {
+	_, rest, ok := ParseTopic(topic)
+	return ok && rest == want
+}
+
+// OnPublish stores telemetry and heartbeats before the broker sends PUBACK:
+// it blocks until the batch holding the message has committed.
+func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	p := h.principal(cl)
+	err := h.s.HandleMessage(h.ctx, p, pk.TopicName, pk.Payload)
+	if err == nil {
+		return pk, nil
+	}
+	if errors.Is(err, errRetryLater) || h.ctx.Err() != nil {
+		return pk, packets.ErrRejectPacket // no PUBACK: the device sends it again
+	}
+	h.s.Logger.Debug("mqtt: message refused", "topic", pk.TopicName, "err", err)
+	if cl.Properties.ProtocolVersion == 5 {
+		return pk, packets.ErrPayloadFormatInvalid
+	}
+	return pk, packets.CodeSuccessIgnore
+}
+
+var errRetryLater = errors.New("twin: not stored, retry later")
+
+// HandleMessage handles one MQTT message on a device topic for principal p
+// (nil when the broker authenticated the sender, as an external broker
+// does). It returns when the data is durable. Refused content is an
+// *errs.Error; errRetryLater means nothing was stored.
+func (s *Service) HandleMessage(ctx context.Context, p *auth.Principal, topic string, payload []byte) error {
+	id, rest, ok := ParseTopic(topic)
+	if !ok {
+		return fmt.Errorf("not a device topic: %q", topic)
+	}
+	if p == nil {
+		p = &auth.Principal{Role: auth.Device, DeviceID: id, Name: "mqtt"}
+	}
+	if p.Role == auth.Device && p.DeviceID != id {
+		return fmt.Errorf("device %q may not publish for %q", p.DeviceID, id)
+	}
+	now := time.Now().UTC()
+	switch rest {
+	case "telemetry":
+		tm, err := ParseTelemetry(payload, now)
+		if err != nil {
+			s.countReject(&Rejection{Reason: RejectMalformed})
+			return err
+		}
+		obs := make([]parsed, 0, len(tm.Values))
+		i := 0
+		for m, raw := range tm.Values {
+			o := parsed{Observation: Observation{Device: id, Time: tm.Time, Metric: m}}
+			if v, ok := number(raw); ok {
+				o.Value = v
+			} else {
+				o.reject = &Rejection{Index: i, Device: id, Metric: m, Reason: RejectNotNumber}
+			}
+			obs = append(obs, o)
+			i++
+		}
+		res, err := s.Ingest(ctx, p, obs)
+		if err != nil {
+			return errRetryLater
+		}
+		if len(res.Rejected) > 0 {
+			return fmt.Errorf("%d of %d values refused: %s %s", len(res.Rejected), len(obs), res.Rejected[0].Metric, res.Rejected[0].Reason)
+		}
+		return nil
+	case "heartbeat":
+		if _, err := ParseHeartbeat(payload, now); err != nil {
+			return err
+		}
+		if s.lookup(id) == nil {
+			return fmt.Errorf("unknown device %q", id)
+		}
+		if _, err := s.write(ctx, nil, map[string]time.Time{id: now}); err != nil {
+			return errRetryLater
+		}
+		return nil
+	case "commands/ack":
+		ack, err := ParseCommandAck(payload)
+		if err != nil {
+			return err
+		}
+		return s.HandleAck(ctx, id, ack)
+	}
+	return nil // commands: the server's own
+}
+
+// levelHandler drops records below min (mochi logs every connection at
+// info level).
+type levelHandler struct {
+	min slog.Level
+	slog.Handler
+}
+
+func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelHandler{h.min, h.Handler.WithAttrs(a)}
+}
+
+func (h levelHandler) WithGroup(n string) slog.Handler { return levelHandler{h.min, h.Handler.WithGroup(n)} }

@@ -1,0 +1,388 @@
+package twin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/paulmach/orb"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/citytwin/citytwin/internal/auth"
+	"github.com/citytwin/citytwin/spatial"
+	"github.com/citytwin/citytwin/twin/feed"
+)
+
+// Options tune the service; zero values take the defaults.
+type Options struct {
+	// OfflineFactor: a device that has not reported for its interval times
+	// this factor goes offline (default 3).
+	OfflineFactor float64
+	// HealthEvery is how often devices are checked for silence (default 1 s).
+	HealthEvery time.Duration
+	// BatchRows and BatchWait bound a write batch: up to this many rows, or
+	// this long after the first one (defaults 2000 and 20 ms).
+	BatchRows int
+	BatchWait time.Duration
+	// Writers is the number of batch writers (default 2).
+	Writers int
+	// Rate and Burst limit each device's observations per second (a token
+	// bucket; defaults 100/s and a burst of 2000).
+	Rate, Burst float64
+	// MaxFuture is how far in the future an observation's time may be
+	// (default 5 min).
+	MaxFuture time.Duration
+	// CommandTimeout is how long a command waits for the device's ack when
+	// the request does not say (default 10 s).
+	CommandTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.OfflineFactor <= 0 {
+		o.OfflineFactor = 3
+	}
+	if o.HealthEvery <= 0 {
+		o.HealthEvery = time.Second
+	}
+	if o.BatchRows <= 0 {
+		o.BatchRows = 2000
+	}
+	if o.BatchWait <= 0 {
+		o.BatchWait = 20 * time.Millisecond
+	}
+	if o.Writers <= 0 {
+		o.Writers = 2
+	}
+	if o.Rate <= 0 {
+		o.Rate = 100
+	}
+	if o.Burst <= 0 {
+		o.Burst = 2000
+	}
+	if o.MaxFuture <= 0 {
+		o.MaxFuture = 5 * time.Minute
+	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = 10 * time.Second
+	}
+}
+
+// FeatureRef names a feature of a layer.
+type FeatureRef struct {
+	Layer string `json:"layer"`
+	ID    int64  `json:"id"`
+}
+
+// Value is a metric's latest value and its time.
+type Value struct {
+	Value float64   `json:"value"`
+	Time  time.Time `json:"time"`
+}
+
+// device is one device with its latest state. Values are never changed in
+// place: a state change builds a new *device and swaps it in (under mu), so
+// a reader may keep a pointer it got under mu.
+type device struct {
+	ID       string
+	Kind     string
+	Name     string
+	Lon, Lat float64
+	Feature  *FeatureRef
+	Custom   map[string]Metric // metric definitions of this device beyond its kind's
+	Interval time.Duration
+	Created  time.Time
+
+	Status   string
+	LastSeen time.Time
+	Version  int64
+	Values   map[string]Value
+}
+
+func (d *device) clone() *device {
+	c := *d
+	c.Values = make(map[string]Value, len(d.Values)+1)
+	for k, v := range d.Values {
+		c.Values[k] = v
+	}
+	return &c
+}
+
+func (d *device) metric(name string) (Metric, bool) {
+	if m, ok := d.Custom[name]; ok {
+		return m, true
+	}
+	m, ok := kinds[d.Kind].Metrics[name]
+	return m, ok
+}
+
+func (d *device) cell() uint64 { return spatial.PointCell(orb.Point{d.Lon, d.Lat}, spatial.CoverRes) }
+
+// Service is the live twin's ingest side: devices, their latest state,
+// observations, rules, alarms and commands.
+//
+// Lock order: commitMu, then mu, then rateMu / pendingMu. commitMu is held by
+// every transaction that changes device state or alarms (so versions and
+// in-memory state follow commit order); mu guards the maps for short reads
+// and swaps.
+type Service struct {
+	Pool     *pgxpool.Pool
+	Registry *spatial.Registry
+	Store    *spatial.Store
+	Bus      feed.Bus
+	Auth     *auth.Service
+	Logger   *slog.Logger
+	Options  Options
+
+	commitMu sync.Mutex
+	// since holds when a duration rule's condition began, per device and
+	// rule (under commitMu).
+	since map[string]map[int64]time.Time
+
+	mu      sync.RWMutex
+	devices map[string]*device
+	rules   []Rule
+	active  map[alarmKey]*Alarm
+
+	rateMu  sync.Mutex
+	buckets map[string]*bucket
+
+	partMu sync.Mutex
+	parts  map[string]bool // month partitions known to exist ("200601")
+
+	pendingMu sync.Mutex
+	pending   map[int64]chan CommandAck
+
+	queue   chan *writeReq
+	publish func(ctx context.Context, topic string, payload []byte) error
+	mqtt    *Broker
+	ext     *ExternalClient
+
+	metrics *serviceMetrics
+}
+
+type serviceMetrics struct {
+	accepted   prometheus.Counter
+	duplicates prometheus.Counter
+	rejected   *prometheus.CounterVec
+	batches    prometheus.Histogram
+	retries    prometheus.Counter
+	alarms     *prometheus.CounterVec
+	commands   *prometheus.CounterVec
+	online     prometheus.GaugeFunc
+}
+
+// NewService returns a service; Open loads its state and starts its writers.
+func NewService(pool *pgxpool.Pool, reg *spatial.Registry, store *spatial.Store, bus feed.Bus, au *auth.Service, logger *slog.Logger, opts Options) *Service {
+	opts.defaults()
+	return &Service{
+		Pool: pool, Registry: reg, Store: store, Bus: bus, Auth: au, Logger: logger, Options: opts,
+		since:   map[string]map[int64]time.Time{},
+		devices: map[string]*device{},
+		active:  map[alarmKey]*Alarm{},
+		buckets: map[string]*bucket{},
+		parts:   map[string]bool{},
+		pending: map[int64]chan CommandAck{},
+		queue:   make(chan *writeReq, 1024),
+	}
+}
+
+// RegisterMetrics registers the service's Prometheus metrics on reg.
+func (s *Service) RegisterMetrics(reg prometheus.Registerer) error {
+	m := &serviceMetrics{
+		accepted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "citytwin_observations_accepted_total", Help: "Observations stored."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "citytwin_observations_duplicate_total", Help: "Observations already stored (idempotent retries)."}),
+		rejected:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "citytwin_observations_rejected_total", Help: "Observations refused, by reason."}, []string{"reason"}),
+		batches:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "citytwin_ingest_batch_rows", Help: "Rows per committed ingest batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
+		retries:    prometheus.NewCounter(prometheus.CounterOpts{Name: "citytwin_ingest_retries_total", Help: "Ingest batches retried after a database error."}),
+		alarms:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "citytwin_alarms_raised_total", Help: "Alarms raised, by type."}, []string{"type"}),
+		commands:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "citytwin_device_commands_total", Help: "Commands sent to devices, by outcome."}, []string{"status"}),
+	}
+	m.online = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "citytwin_devices_online", Help: "Devices online now."}, func() float64 {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		n := 0
+		for _, d := range s.devices {
+			if d.Status == StatusOnline {
+				n++
+			}
+		}
+		return float64(n)
+	})
+	for _, c := range []prometheus.Collector{m.accepted, m.duplicates, m.rejected, m.batches, m.retries, m.alarms, m.commands, m.online} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	s.metrics = m
+	return nil
+}
+
+// Device statuses.
+const (
+	StatusUnknown = "unknown"
+	StatusOnline  = "online"
+	StatusOffline = "offline"
+)
+
+// Load reads devices, their latest values, rules and active alarms from the
+// database, so that a restarted server has the same state.
+func (s *Service) Load(ctx context.Context) error {
+	rows, err := s.Pool.Query(ctx, `SELECT id, kind, coalesce(name, ''), ST_X(geom), ST_Y(geom), feature_layer, feature_id,
+		metrics, interval_s, created_at, status, last_seen, version FROM devices`)
+	if err != nil {
+		return fmt.Errorf("twin: load devices: %w", err)
+	}
+	devs := map[string]*device{}
+	for rows.Next() {
+		var d device
+		var fl *string
+		var fid *int64
+		var metrics []byte
+		var interval int
+		var lastSeen *time.Time
+		var lon, lat *float64
+		if err := rows.Scan(&d.ID, &d.Kind, &d.Name, &lon, &lat, &fl, &fid, &metrics, &interval, &d.Created, &d.Status, &lastSeen, &d.Version); err != nil {
+			rows.Close()
+			return fmt.Errorf("twin: load devices: %w", err)
+		}
+		if lon != nil && lat != nil {
+			d.Lon, d.Lat = *lon, *lat
+		}
+		if fl != nil && fid != nil {
+			d.Feature = &FeatureRef{Layer: *fl, ID: *fid}
+		}
+		if len(metrics) > 2 {
+			if err := json.Unmarshal(metrics, &d.Custom); err != nil {
+				s.Logger.Warn("twin: device metrics unreadable", "device", d.ID, "err", err)
+			}
+		}
+		d.Interval = time.Duration(interval) * time.Second
+		if lastSeen != nil {
+			d.LastSeen = *lastSeen
+		}
+		d.Values = map[string]Value{}
+		devs[d.ID] = &d
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("twin: load devices: %w", err)
+	}
+	rows, err = s.Pool.Query(ctx, `SELECT device_id, metric, time, value FROM device_state`)
+	if err != nil {
+		return fmt.Errorf("twin: load state: %w", err)
+	}
+	for rows.Next() {
+		var id, metric string
+		var v Value
+		if err := rows.Scan(&id, &metric, &v.Time, &v.Value); err != nil {
+			rows.Close()
+			return fmt.Errorf("twin: load state: %w", err)
+		}
+		if d := devs[id]; d != nil {
+			v.Time = v.Time.UTC()
+			d.Values[metric] = v
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("twin: load state: %w", err)
+	}
+	rules, err := loadRules(ctx, s.Pool)
+	if err != nil {
+		return err
+	}
+	alarms, err := queryAlarms(ctx, s.Pool, AlarmFilter{Active: ptr(true)})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.devices = devs
+	s.rules = rules
+	s.active = map[alarmKey]*Alarm{}
+	for _, a := range alarms {
+		s.active[alarmKey{a.Device, a.Type}] = a
+	}
+	s.mu.Unlock()
+	s.Logger.Info("twin state loaded", "devices", len(devs), "active_alarms", len(alarms), "rules", len(rules))
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Run starts the batch writers and the health check; they stop when ctx
+// ends. It returns at once; wait() waits for them.
+func (s *Service) Run(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	for i := 0; i < s.Options.Writers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.writer(ctx)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.healthLoop(ctx)
+	}()
+	return wg.Wait
+}
+
+// deviceData is the Data of a "device" event: the full latest state.
+type deviceData struct {
+	ID       string           `json:"id"`
+	Kind     string           `json:"kind"`
+	Name     string           `json:"name"`
+	Lon      float64          `json:"lon"`
+	Lat      float64          `json:"lat"`
+	Feature  *FeatureRef      `json:"feature"`
+	Status   string           `json:"status"`
+	LastSeen *time.Time       `json:"last_seen"`
+	Values   map[string]Value `json:"values"`
+}
+
+func (d *device) data() deviceData {
+	dd := deviceData{ID: d.ID, Kind: d.Kind, Name: d.Name, Lon: d.Lon, Lat: d.Lat, Feature: d.Feature, Status: d.Status, Values: d.Values}
+	if !d.LastSeen.IsZero() {
+		t := d.LastSeen.UTC()
+		dd.LastSeen = &t
+	}
+	if dd.Values == nil {
+		dd.Values = map[string]Value{}
+	}
+	return dd
+}
+
+// event is the "device" state event for d.
+func (d *device) event() feed.Event {
+	b, _ := json.Marshal(d.data())
+	return feed.Event{Stream: feed.StreamState, Kind: "device", Entity: "device:" + d.ID, Layer: "devices",
+		Cell: d.cell(), Version: d.Version, Data: b}
+}
+
+// publish sends committed events on the bus.
+func (s *Service) publishEvents(ctx context.Context, evs []feed.Event) {
+	if len(evs) == 0 || s.Bus == nil {
+		return
+	}
+	if err := s.Bus.Publish(context.WithoutCancel(ctx), evs); err != nil {
+		s.Logger.Warn("twin: publish events", "err", err, "events", len(evs))
+	}
+}
+
+// lookup returns the device with id, or nil.
+func (s *Service) lookup(id string) *device {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.devices[id]
+}
+
+// inTx runs fn in a transaction.
+func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.Pool, fn)
+}
