@@ -160,7 +160,7 @@ func (g *gen) building(b *blk, bb box, name, use string, floors, year int) {
 		}
 		kk := k(c.X - sx(b.bi))
 		jid = fmt.Sprintf("W-E%d-%d-%d", b.bi, row, kk)
-		jp = xy{sx(b.bi) + float64(kk)*50, sy(row) + 4}
+		jp = wp(false, b.bi, row, float64(kk)*50)
 		road, along = g.roadName(false, row), c.X
 		if m == dN {
 			along += 10
@@ -172,7 +172,7 @@ func (g *gen) building(b *blk, bb box, name, use string, floors, year int) {
 		}
 		kk := k(c.Y - sy(b.bj))
 		jid = fmt.Sprintf("W-N%d-%d-%d", col, b.bj, kk)
-		jp = xy{sx(col) + 4, sy(b.bj) + float64(kk)*50}
+		jp = wp(true, col, b.bj, float64(kk)*50)
 		road, along = g.roadName(true, col), c.Y
 		if m == dE {
 			along += 10

@@ -166,7 +166,7 @@ func (g *gen) genWater() {
 		a, b := endIDs("W-J", ns, i, j)
 		ids := []string{a, "W-" + sid + "-1", "W-" + sid + "-2", "W-" + sid + "-3", b}
 		for k := 1; k <= 3; k++ {
-			p := segPoint(ns, i, j, float64(k)*50, 4)
+			p := wp(ns, i, j, float64(k)*50)
 			g.node(ids[k], "water", "junction", "", p, depth)
 		}
 		tunnel := ""
@@ -175,7 +175,7 @@ func (g *gen) genWater() {
 		}
 		for k := 0; k < 4; k++ {
 			pid := fmt.Sprintf("W-P%s-%d", sid, k)
-			pts := []xy{segPoint(ns, i, j, float64(k)*50, 4), segPoint(ns, i, j, float64(k+1)*50, 4)}
+			pts := []xy{wp(ns, i, j, float64(k)*50), wp(ns, i, j, float64(k+1)*50)}
 			g.pipe(pid, "water", kind, ids[k], ids[k+1], pts, d, mat, depth, year, tunnel)
 			// valves next to the intersections, on the pipes that leave them
 			if k == 0 || k == 3 {
@@ -191,20 +191,20 @@ func (g *gen) genWater() {
 					st = "inaccessible"
 				}
 				g.writeNode(nodeSpec{id: "W-V" + sid + end, network: "water", kind: "valve", name: "阀门 " + sid + end,
-					p: segPoint(ns, i, j, t, 4), depth: depth, valveState: "open", status: st, onPipe: pid, nearNode: near})
+					p: wp(ns, i, j, t), depth: depth, valveState: "open", status: st, onPipe: pid, nearNode: near})
 			}
 		}
 		// a hydrant in the middle of every segment, on the kerb
 		hp := segPoint(ns, i, j, 100, 12)
 		g.node("W-H"+sid, "water", "hydrant", "消火栓 "+sid, hp, 1.2)
-		g.pipe("W-PH"+sid, "water", "pipe", ids[2], "W-H"+sid, []xy{segPoint(ns, i, j, 100, 4), hp}, 100, "DI", 1.2, year, "")
+		g.pipe("W-PH"+sid, "water", "pipe", ids[2], "W-H"+sid, []xy{wp(ns, i, j, 100), hp}, 100, "DI", 1.2, year, "")
 		if main && (i+j)%2 == 0 {
-			p := segPoint(ns, i, j, 100, 4)
+			p := wp(ns, i, j, 100)
 			g.device(Device{ID: "PR-" + sid, Kind: "pressure", Name: "供水压力监测 " + ids[2],
 				Feature: &FeatureRef{"network_nodes", ids[2]}, Params: g.pressureParams(p)}, p)
 		}
 		if main && !ns && i%8 == 0 && j%8 == 0 {
-			p := segPoint(ns, i, j, 25, 4)
+			p := wp(ns, i, j, 25)
 			g.device(Device{ID: "FL-" + sid, Kind: "flow", Name: "流量计 " + sid,
 				Feature: &FeatureRef{"pipes", fmt.Sprintf("W-P%s-0", sid)}, Params: map[string]any{"base_m3h": math.Round(d * d / 400)}}, p)
 		}
@@ -219,18 +219,21 @@ func (g *gen) genWater() {
 	g.device(Device{ID: "PR-SRC", Kind: "pressure", Name: "第三水厂出厂压力", Feature: &FeatureRef{"network_nodes", "W-SRC"}, Params: map[string]any{"base_mpa": 0.42}}, src)
 	g.ln.start("B-WATERWORKS")
 	g.ln.str("name", "德州市第三水厂")
+	g.ln.str("address", "山东省德州市经济技术开发区水厂路1号")
 	g.ln.str("use", "industrial")
 	g.ln.num("height_m", 9, 1)
 	g.ln.int("floors", 2)
 	g.ln.int("year_built", 2004)
 	g.ln.multiPolygon(rect(src.X+10, src.Y-40, src.X+90, src.Y+30))
 	g.emit("buildings")
+	g.node("W-CB-WATERWORKS", "water", "connection", "", xy{src.X + 10, src.Y}, 1.2)
+	g.pipe("W-SB-WATERWORKS", "water", "service", "W-SRC", "W-CB-WATERWORKS", []xy{src, {src.X + 10, src.Y}}, 100, "DI", 1.2, 2004, "")
 	// The elevated tank in the north-east block.
 	tb := g.tankBlock
 	bi, bj := tb%g.nx, tb/g.nx
-	tank := xy{sx(bi) + 100, sy(bj) + 100}
+	tank := xy{sx(bi) + 104, sy(bj) + 100}
 	g.node("W-TANK", "water", "tank", "高位水塔", tank, 0)
-	g.pipe("W-PTANK", "water", "main", "W-TANK", fmt.Sprintf("W-E%d-%d-2", bi, bj+1), []xy{tank, {sx(bi) + 100, sy(bj+1) + 4}}, 400, "DI", 1.8, 1998, "")
+	g.pipe("W-PTANK", "water", "main", "W-TANK", fmt.Sprintf("W-E%d-%d-2", bi, bj+1), []xy{tank, wp(false, bi, bj+1, 100)}, 400, "DI", 1.8, 1998, "")
 	g.device(Device{ID: "FL-PTANK", Kind: "flow", Name: "水塔出水流量", Feature: &FeatureRef{"pipes", "W-PTANK"}, Params: map[string]any{"base_m3h": 300.0}}, xy{tank.X, tank.Y + 20})
 }
 
@@ -240,6 +243,12 @@ func (g *gen) pressureParams(p xy) map[string]any {
 	d := dist(p, xy{g.W + 380, sy(g.ja)})
 	return map[string]any{"base_mpa": math.Round((0.40-d*0.000008)*1000) / 1000}
 }
+
+// wp and gp are points along the water and gas mains of a segment: they run
+// 4 m either side of the street's centre line, and their intersection
+// junctions sit where the mains of crossing streets meet.
+func wp(ns bool, i, j int, t float64) xy { return segPoint(ns, i, j, t+4, 4) }
+func gp(ns bool, i, j int, t float64) xy { return segPoint(ns, i, j, t-4, -4) }
 
 func b2i(b bool) int {
 	if b {
@@ -275,15 +284,15 @@ func (g *gen) genGas() {
 		}
 		a, b := endIDs("G-J", ns, i, j)
 		mid := "G-" + sid + "-1"
-		g.node(mid, "gas", "junction", "", segPoint(ns, i, j, 100, -4), 1.2)
+		g.node(mid, "gas", "junction", "", gp(ns, i, j, 100), 1.2)
 		year := 2000 + r.IntN(23)
 		p0 := fmt.Sprintf("G-P%s-0", sid)
 		p1 := fmt.Sprintf("G-P%s-1", sid)
-		g.pipe(p0, "gas", kind, a, mid, []xy{segPoint(ns, i, j, 0, -4), segPoint(ns, i, j, 100, -4)}, d, "PE", 1.2, year, "")
-		g.pipe(p1, "gas", kind, mid, b, []xy{segPoint(ns, i, j, 100, -4), segPoint(ns, i, j, 200, -4)}, d, "PE", 1.2, year, "")
+		g.pipe(p0, "gas", kind, a, mid, []xy{gp(ns, i, j, 0), gp(ns, i, j, 100)}, d, "PE", 1.2, year, "")
+		g.pipe(p1, "gas", kind, mid, b, []xy{gp(ns, i, j, 100), gp(ns, i, j, 200)}, d, "PE", 1.2, year, "")
 		if main {
-			g.writeNode(nodeSpec{id: "G-V" + sid + "a", network: "gas", kind: "valve", name: "燃气阀门 " + sid + "a", p: segPoint(ns, i, j, 6, -4), depth: 1.2, valveState: "open", onPipe: p0, nearNode: a})
-			g.writeNode(nodeSpec{id: "G-V" + sid + "b", network: "gas", kind: "valve", name: "燃气阀门 " + sid + "b", p: segPoint(ns, i, j, 194, -4), depth: 1.2, valveState: "open", onPipe: p1, nearNode: b})
+			g.writeNode(nodeSpec{id: "G-V" + sid + "a", network: "gas", kind: "valve", name: "燃气阀门 " + sid + "a", p: gp(ns, i, j, 6), depth: 1.2, valveState: "open", onPipe: p0, nearNode: a})
+			g.writeNode(nodeSpec{id: "G-V" + sid + "b", network: "gas", kind: "valve", name: "燃气阀门 " + sid + "b", p: gp(ns, i, j, 194), depth: 1.2, valveState: "open", onPipe: p1, nearNode: b})
 		}
 	})
 	src := xy{g.W + 380, sy(g.ja) - 80}
@@ -332,7 +341,7 @@ func (g *gen) genHeat() {
 	src := xy{g.W + 380, sy(g.ja) + 90}
 	g.node("H-SRC", "heat", "source", "德州热电厂", src, 0)
 	g.pipe("HS-PSRC", "heat", "supply", "H-SRC", fmt.Sprintf("HS-J%d-%d", g.nx, g.ja), []xy{src, {sx(g.nx) + 9, sy(g.ja) + 9}}, 700, "steel", 1.8, 2010, "")
-	g.pipe("HR-PSRC", "heat", "return", fmt.Sprintf("HR-J%d-%d", g.nx, g.ja), "H-SRC", []xy{{sx(g.nx) + 11, sy(g.ja) + 11}, {src.X, src.Y + 4}}, 700, "steel", 1.8, 2010, "")
+	g.pipe("HR-PSRC", "heat", "return", fmt.Sprintf("HR-J%d-%d", g.nx, g.ja), "H-SRC", []xy{{sx(g.nx) + 11, sy(g.ja) + 11}, src}, 700, "steel", 1.8, 2010, "")
 }
 
 // invert is the drainage invert level at p: it rises to the north and east

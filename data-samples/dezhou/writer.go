@@ -176,10 +176,10 @@ func appendString(b []byte, s string) []byte {
 
 // layerFile is one output file with its feature count and bounds.
 type layerFile struct {
-	name  string
-	path  string
-	f     *os.File
-	w     *bufio.Writer
+	name   string
+	path   string
+	f      *os.File
+	w      *bufio.Writer
 	count  int64
 	err    error
 	closed bool
