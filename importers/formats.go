@@ -3,6 +3,7 @@ package importers
 import (
 	"bufio"
 	"bytes"
+	"compress/bzip2"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/citytwin/citytwin/importers/geojson"
+	"github.com/citytwin/citytwin/importers/osm"
 	"github.com/citytwin/citytwin/internal/errs"
 )
 
@@ -44,7 +46,7 @@ func Detect(file string) (string, error) {
 	}
 	name := strings.ToLower(filepath.Base(file))
 	switch {
-	case strings.HasSuffix(name, ".osm.pbf"), strings.HasSuffix(name, ".pbf"), strings.HasSuffix(name, ".osm"), strings.HasSuffix(name, ".osm.xml"):
+	case strings.HasSuffix(name, ".osm.pbf"), strings.HasSuffix(name, ".pbf"), strings.HasSuffix(name, ".osm"), strings.HasSuffix(name, ".osm.xml"), strings.HasSuffix(name, ".osm.bz2"):
 		return "osm", nil
 	case strings.HasSuffix(name, ".shp"), strings.HasSuffix(name, ".zip"):
 		return "shapefile", nil
@@ -131,6 +133,23 @@ func open(ctx context.Context, file string, opts Options, counted *atomic.Int64)
 			return nil, err
 		}
 		in.scanner, in.crs = s, s.CRS()
+	case "osm":
+		r, err := openFile()
+		if err != nil {
+			return nil, err
+		}
+		lower := strings.ToLower(base)
+		if strings.HasSuffix(lower, ".bz2") {
+			r = bzip2.NewReader(r)
+		}
+		br := bufio.NewReader(r)
+		head, _ := br.Peek(16)
+		pbf := bytes.Contains(head, []byte("OSMHeader"))
+		s, err := osm.NewScanner(ctx, br, base, pbf)
+		if err != nil {
+			return nil, err
+		}
+		in.scanner, in.layers = s, osm.Layers
 	default:
 		return nil, errs.Invalid("format", "%s: the %s format is not supported yet", base, format)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,5 +166,53 @@ func TestBadInput(t *testing.T) {
 	}
 	if n := count(t, s, `SELECT count(*) FROM smart_poles`); n != 0 {
 		t.Fatalf("%d poles", n)
+	}
+}
+
+func osmTestdata(tb testing.TB, name string) string {
+	tb.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/paulmach/osm").Output()
+	if err != nil {
+		tb.Fatalf("find the osm module: %v", err)
+	}
+	p := filepath.Join(strings.TrimSpace(string(out)), "testdata", name)
+	if _, err := os.Stat(p); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func TestOSMMonaco(t *testing.T) {
+	s := MustOpenStore(t)
+	rep, err := importers.Run(context.Background(), s, nil, importers.Options{Files: []string{sharedData(t, "osm/monaco-latest.osm.pbf")}, SkipInvalid: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("report %+v", rep)
+	for q, want := range map[string]int64{
+		`SELECT count(*) FROM buildings`:                                     1207,
+		`SELECT count(*) FROM buildings WHERE props ? 'osm:height'`:          35,
+		`SELECT count(*) FROM buildings WHERE props ? 'osm:building:levels'`: 101,
+		`SELECT count(*) FROM smart_poles WHERE 'light' = ANY(functions)`:    17,
+	} {
+		if n := count(t, s, q); n != want {
+			t.Errorf("%s = %d, want %d", q, n, want)
+		}
+	}
+}
+
+func TestOSMDelaware(t *testing.T) {
+	s := MustOpenStore(t)
+	_, err := importers.Run(context.Background(), s, nil, importers.Options{Files: []string{osmTestdata(t, "delaware-latest.osm.pbf")}, Layer: "buildings", SkipInvalid: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The module's README counts 8,260 building polygons; citytwin takes
+	// 8,247 closed ways and 15 assembled multipolygon relations.
+	if n := count(t, s, `SELECT count(*) FROM buildings WHERE source_id LIKE 'way/%'`); n != 8247 {
+		t.Errorf("%d building ways, want 8247", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM buildings`); n < 8260 || n > 8262 {
+		t.Errorf("%d buildings, want 8260 (+2 relations)", n)
 	}
 }
