@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"demo":    {"run citytwin on the sample district (private database, public reads)", runDemo},
 		"keys":    {"create, list and revoke API keys", runKeys},
 		// command: import
+		"import": {"import GIS files (GeoJSON, CSV, Shapefile, GeoPackage, OSM, CityJSON, EPANET, SWMM) into layers", runImport},
 		// command: simulate
 		// command: tiles
 	}
