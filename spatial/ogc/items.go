@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,9 @@ import (
 	"github.com/citytwin/citytwin/spatial"
 	"github.com/citytwin/citytwin/spatial/cql2"
 )
+
+// freeProp is the shape of free property names that may be selected.
+var freeProp = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$`)
 
 // itemsParams are the query parameters of the items route besides the
 // queryables (property=value filters).
@@ -132,8 +136,8 @@ func ParseQuery(l *spatial.Layer, v url.Values) (*Query, error) {
 			if p == "" {
 				continue
 			}
-			if c, ok := column(l, p); !ok || c.Type == "geometry" || p == "id" {
-				return nil, errs.Invalid("properties", "unknown property %q", p)
+			if c, ok := column(l, p); (ok && c.Type == "geometry") || p == "id" || (!ok && !freeProp.MatchString(p)) {
+				return nil, errs.Invalid("properties", "cannot select property %q", p)
 			}
 			q.Props = append(q.Props, p)
 		}
