@@ -20,6 +20,7 @@ func (a *App) wire(ctx context.Context) error {
 		// wire: spatial
 		a.wireSpatial,
 		// wire: tiles
+		a.wireTiles,
 		// wire: live
 		a.wireLive,
 		// wire: twin

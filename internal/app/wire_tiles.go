@@ -1,0 +1,68 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/citytwin/citytwin/tiles"
+)
+
+// tileCacheMB is the in-memory tile cache's size (CITYTWIN_TILE_CACHE_MB,
+// default 256); tilePoolSize the size of tegola's own pgx/v4 pool
+// (CITYTWIN_TILE_DB_POOL, default 8) beside citytwin's pool.
+func tileSettings() (cacheMB, pool int, maxAge time.Duration) {
+	cacheMB, pool = 256, 8
+	if v, err := strconv.Atoi(os.Getenv("CITYTWIN_TILE_CACHE_MB")); err == nil && v > 0 {
+		cacheMB = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("CITYTWIN_TILE_DB_POOL")); err == nil && v > 0 {
+		pool = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("CITYTWIN_TILE_MAX_AGE")); err == nil && v > 0 {
+		maxAge = time.Duration(v) * time.Second
+	}
+	return cacheMB, pool, maxAge
+}
+
+// newTileService builds the tile service with the configured cache.
+func (a *App) newTileService(ctx context.Context, withMetrics bool) (*tiles.Service, error) {
+	cacheMB, pool, maxAge := tileSettings()
+	var cache tiles.Cache = tiles.NewMemoryCache(int64(cacheMB) << 20)
+	if a.Config.RedisURL != "" {
+		rc, err := tiles.NewRedisCache(ctx, a.Config.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		cache = rc
+	}
+	o := tiles.Options{
+		Logger: a.Logger, Registry: a.Registry, Pool: a.Pool,
+		DatabaseURL: a.DatabaseURL(), TilePool: pool, Cache: cache,
+	}
+	if withMetrics {
+		o.Metrics = a.Metrics
+	}
+	s, err := tiles.New(ctx, o)
+	if err != nil {
+		cache.Close()
+		return nil, err
+	}
+	s.MaxAge = maxAge
+	return s, nil
+}
+
+// wireTiles serves the vector tiles and drops cached tiles on every change.
+func (a *App) wireTiles(ctx context.Context) error {
+	s, err := a.newTileService(ctx, true)
+	if err != nil {
+		return fmt.Errorf("tiles: %w", err)
+	}
+	a.OnClose(func(context.Context) error { return s.Close() })
+	a.Store.OnChange(s.Changed)
+	h := &tiles.Handler{Service: s, Auth: a.Auth}
+	h.RegisterRoutes(a.Mux)
+	return nil
+}
