@@ -175,7 +175,7 @@ func (s *Service) HandleAck(ctx context.Context, deviceID string, ack CommandAck
 	}
 	s.countCommand(status)
 	if ack.OK && len(ack.State) > 0 {
-		now := time.Now().UTC()
+		now := time.Now().UTC().Truncate(time.Microsecond)
 		var rows []Observation
 		for m, raw := range ack.State {
 			v, ok := stateValue(raw)

@@ -217,7 +217,6 @@ func isClosedConn(err error) bool {
 	return false
 }
 
-
 func (s *Service) commitWithRetry(ctx context.Context, batch []*writeReq) {
 	backoff := 50 * time.Millisecond
 	for attempt := 0; ; attempt++ {

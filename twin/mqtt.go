@@ -35,7 +35,7 @@ type Broker struct {
 func (s *Service) StartBroker(ctx context.Context, addr string) (*Broker, error) {
 	srv := mqtt.New(&mqtt.Options{
 		InlineClient: true,
-		Logger:       slog.New(levelHandler{slog.LevelWarn, s.Logger.Handler()}).With("component", "mqtt"),
+		Logger:       slog.New(levelHandler{slog.LevelError, s.Logger.Handler()}).With("component", "mqtt"),
 	})
 	h := &brokerHook{s: s, ctx: ctx, who: map[*mqtt.Client]*auth.Principal{}}
 	if err := srv.AddHook(h, nil); err != nil {
@@ -187,7 +187,7 @@ func (s *Service) HandleMessage(ctx context.Context, p *auth.Principal, topic st
 	if p.Role == auth.Device && p.DeviceID != id {
 		return fmt.Errorf("device %q may not publish for %q", p.DeviceID, id)
 	}
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	switch rest {
 	case "telemetry":
 		tm, err := ParseTelemetry(payload, now)
@@ -237,7 +237,7 @@ func (s *Service) HandleMessage(ctx context.Context, p *auth.Principal, topic st
 }
 
 // levelHandler drops records below min (mochi logs every connection at
-// info level).
+// info level and every refused client at warn level).
 type levelHandler struct {
 	min slog.Level
 	slog.Handler
@@ -251,4 +251,6 @@ func (h levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
 	return levelHandler{h.min, h.Handler.WithAttrs(a)}
 }
 
-func (h levelHandler) WithGroup(n string) slog.Handler { return levelHandler{h.min, h.Handler.WithGroup(n)} }
+func (h levelHandler) WithGroup(n string) slog.Handler {
+	return levelHandler{h.min, h.Handler.WithGroup(n)}
+}

@@ -85,6 +85,11 @@ func ParseObservations(body []byte, ndjson bool) ([]parsed, error) {
 			return nil, errs.Invalid("body", "body is empty; a JSON array of observations is required")
 		}
 		if trimmed[0] == '{' {
+			if !json.Valid(trimmed) {
+				var v any
+				err := json.Unmarshal(trimmed, &v)
+				return nil, errs.Invalid("body", "malformed JSON: %v", err)
+			}
 			raws = []json.RawMessage{trimmed}
 		} else if err := json.Unmarshal(trimmed, &raws); err != nil {
 			return nil, errs.Invalid("body", "expected a JSON array of observations (or NDJSON with Content-Type application/x-ndjson): %v", err)
@@ -119,7 +124,7 @@ func parseOne(i int, raw []byte) parsed {
 	if err != nil {
 		return rej(RejectBadTime + ": time must be RFC 3339, e.g. 2026-01-02T15:04:05Z")
 	}
-	p.Time = t.UTC()
+	p.Time = t.UTC().Truncate(time.Microsecond) // PostgreSQL keeps microseconds
 	v, ok := number(w.Value)
 	if !ok {
 		return rej(RejectNotNumber + ": value must be a JSON number")
@@ -159,13 +164,13 @@ func ParseTelemetry(payload []byte, now time.Time) (Telemetry, error) {
 	if err := dec.Decode(&w); err != nil {
 		return Telemetry{}, errs.Invalid("payload", "expected {\"time\": RFC 3339, \"values\": {METRIC: NUMBER}}: %v", err)
 	}
-	tm := Telemetry{Time: now.UTC(), Values: w.Values}
+	tm := Telemetry{Time: now.UTC().Truncate(time.Microsecond), Values: w.Values}
 	if w.Time != nil {
 		t, err := time.Parse(time.RFC3339Nano, *w.Time)
 		if err != nil {
 			return Telemetry{}, errs.Invalid("time", "time must be RFC 3339")
 		}
-		tm.Time = t.UTC()
+		tm.Time = t.UTC().Truncate(time.Microsecond)
 	}
 	if len(w.Values) == 0 {
 		return Telemetry{}, errs.Invalid("values", "no values")
