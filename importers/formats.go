@@ -13,8 +13,10 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/citytwin/citytwin/importers/epanet"
 	"github.com/citytwin/citytwin/importers/geojson"
 	"github.com/citytwin/citytwin/importers/osm"
+	"github.com/citytwin/citytwin/importers/swmm"
 	"github.com/citytwin/citytwin/internal/errs"
 )
 
@@ -150,6 +152,25 @@ func open(ctx context.Context, file string, opts Options, counted *atomic.Int64)
 			return nil, err
 		}
 		in.scanner, in.layers = s, osm.Layers
+	case "epanet", "swmm":
+		r, err := openFile()
+		if err != nil {
+			return nil, err
+		}
+		if format == "epanet" {
+			s, err := epanet.NewScanner(r, base)
+			if err != nil {
+				return nil, err
+			}
+			in.scanner, in.layers = s, epanet.Layers
+		} else {
+			s, err := swmm.NewScanner(r, base)
+			if err != nil {
+				return nil, err
+			}
+			in.scanner, in.layers = s, swmm.Layers
+		}
+		in.local = true
 	default:
 		return nil, errs.Invalid("format", "%s: the %s format is not supported yet", base, format)
 	}

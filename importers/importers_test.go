@@ -216,3 +216,95 @@ func TestOSMDelaware(t *testing.T) {
 		t.Errorf("%d buildings, want 8260 (+2 relations)", n)
 	}
 }
+
+func TestEPANETNetworks(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	cases := []struct {
+		file                                       string
+		junctions, reservoirs, tanks, pipes, pumps int64
+	}{
+		{"Net1.inp", 9, 1, 1, 12, 1},
+		{"Net2.inp", 35, 0, 1, 40, 0},
+		{"Net3.inp", 92, 2, 3, 117, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			f := sharedData(t, "epanet/"+tc.file)
+			if _, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}}); errs.Code(err) != errs.EINVALID || !strings.Contains(err.Error(), "--crs") {
+				t.Fatalf("without a CRS: %v", err)
+			}
+			rep, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, CRS: "local:7.42,43.73,10"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := strings.TrimSuffix(tc.file, ".inp")
+			for kind, want := range map[string]int64{"junction": tc.junctions, "reservoir": tc.reservoirs, "tank": tc.tanks} {
+				if n := count(t, s, `SELECT count(*) FROM network_nodes WHERE source = $1 AND network = 'water' AND kind = $2`, src, kind); n != want {
+					t.Errorf("%d %s, want %d", n, kind, want)
+				}
+			}
+			for kind, want := range map[string]int64{"pipe": tc.pipes, "pump": tc.pumps} {
+				if n := count(t, s, `SELECT count(*) FROM pipes WHERE source = $1 AND kind = $2`, src, kind); n != want {
+					t.Errorf("%d %s, want %d (report %+v)", n, kind, want, rep)
+				}
+			}
+			// Every link is connected to its nodes.
+			if n := count(t, s, `SELECT count(*) FROM pipes WHERE source = $1 AND (from_node_id IS NULL OR to_node_id IS NULL)`, src); n != 0 {
+				t.Errorf("%d links without their nodes", n)
+			}
+		})
+	}
+	// Net1 pipe 10: 10530 ft, 18 in, from node 10 to 11.
+	var l, d float64
+	var from, to string
+	if err := s.Pool.QueryRow(ctx, `SELECT p.length_m, p.diameter_mm, a.source_id, b.source_id FROM pipes p
+		JOIN network_nodes a ON a.id = p.from_node_id JOIN network_nodes b ON b.id = p.to_node_id
+		WHERE p.source = 'Net1' AND p.source_id = '10'`).Scan(&l, &d, &from, &to); err != nil {
+		t.Fatal(err)
+	}
+	if l < 3209.5 || l > 3209.7 || d != 18*25.4 || from != "10" || to != "11" {
+		t.Errorf("Net1 pipe 10: %v m, %v mm, %s -> %s", l, d, from, to)
+	}
+}
+
+func TestSWMMExample1(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	f := sharedData(t, "drainage/swmm_Example1.inp")
+	if _, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, CRS: "local:116.39,39.9,1"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM network_nodes WHERE network = 'drainage' AND kind = 'manhole'`); n != 13 {
+		t.Errorf("%d junctions", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM pipes WHERE network = 'drainage' AND kind = 'conduit' AND from_node_id IS NOT NULL AND to_node_id IS NOT NULL`); n != 13 {
+		t.Errorf("%d conduits", n)
+	}
+	// Conduit 7: 21 -> 22, inlet and outlet offsets 1 ft above inverts 990 and 987 ft.
+	var fi, ti float64
+	if err := s.Pool.QueryRow(ctx, `SELECT from_invert_m, to_invert_m FROM pipes WHERE source_id = '7'`).Scan(&fi, &ti); err != nil {
+		t.Fatal(err)
+	}
+	if fi < 302.05 || fi > 302.06 || ti < 301.14 || ti > 301.15 {
+		t.Errorf("conduit 7 inverts %v, %v", fi, ti)
+	}
+}
+
+func TestSWMMStatePlane(t *testing.T) {
+	s := MustOpenStore(t)
+	f := sharedData(t, "drainage/swmmio_model_state_plane.inp")
+	if _, err := importers.Run(context.Background(), s, nil, importers.Options{Files: []string{f}, CRS: "local:116.39,39.9,0.3048"}); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]int64{
+		`SELECT count(*) FROM network_nodes WHERE kind = 'manhole'`: 31,
+		`SELECT count(*) FROM network_nodes WHERE kind = 'storage'`: 13,
+		`SELECT count(*) FROM network_nodes WHERE kind = 'outfall'`: 1,
+		`SELECT count(*) FROM pipes WHERE kind = 'conduit'`:         44,
+	} {
+		if n := count(t, s, q); n != want {
+			t.Errorf("%s = %d, want %d", q, n, want)
+		}
+	}
+}

@@ -42,6 +42,9 @@ func Parse(s string) (CRS, error) {
 	case "wgs84", "crs84", "urn:ogc:def:crs:ogc:1.3:crs84", "urn:ogc:def:crs:ogc::crs84", "http://www.opengis.net/def/crs/ogc/1.3/crs84":
 		return CRS{SRID: 4326, Name: "EPSG:4326"}, nil
 	}
+	if rest, ok := strings.CutPrefix(strings.ToLower(t), "local:"); ok {
+		return parseLocal(rest)
+	}
 	if m := epsgRE.FindStringSubmatch(t); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		return CRS{SRID: n, Name: "EPSG:" + m[1]}, nil
@@ -54,6 +57,35 @@ func Parse(s string) (CRS, error) {
 		return CRS{SRID: n, Name: "EPSG:" + strconv.Itoa(n)}, nil
 	}
 	return CRS{}, errs.Invalid("crs", "unknown CRS %q: give EPSG:nnnn, gcj02 or bd09", s)
+}
+
+// parseLocal reads "LON,LAT[,SCALE]": local planar coordinates in metres
+// (times SCALE metres per unit) whose origin (0, 0) is placed at LON, LAT,
+// with x east and y north. It suits schematic models (EPANET, SWMM) that have
+// no real CRS.
+func parseLocal(s string) (CRS, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) < 2 || len(parts) > 3 {
+		return CRS{}, errs.Invalid("crs", "local placement is local:LON,LAT[,METRES_PER_UNIT], got %q", s)
+	}
+	var v [3]float64
+	v[2] = 1
+	for i, p := range parts {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return CRS{}, errs.Invalid("crs", "local placement: %q is not a number", p)
+		}
+		v[i] = f
+	}
+	lon0, lat0, scale := v[0], v[1], v[2]
+	if lon0 < -180 || lon0 > 180 || lat0 < -85 || lat0 > 85 || scale <= 0 {
+		return CRS{}, errs.Invalid("crs", "local placement: origin %g,%g or scale %g out of range", lon0, lat0, scale)
+	}
+	mPerDegLat := 111_132.954 - 559.822*math.Cos(2*lat0*math.Pi/180)
+	mPerDegLon := 111_319.49 * math.Cos(lat0*math.Pi/180)
+	return CRS{SRID: 4326, Name: "local:" + s, Transform: func(x, y float64) (float64, float64) {
+		return lon0 + x*scale/mPerDegLon, lat0 + y*scale/mPerDegLat
+	}}, nil
 }
 
 func looksWKT(s string) bool {

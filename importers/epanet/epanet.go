@@ -1,0 +1,218 @@
+// Package epanet reads EPANET .inp water network models: junctions,
+// reservoirs and tanks become network_nodes (network "water"), pipes, pumps
+// and valves become pipes (kind pipe, pump, valve) with their status, from
+// and to nodes by id, and [VERTICES] as their shape. US customary units (GPM,
+// CFS, MGD, IMGD, AFD) are converted to metres and millimetres. Coordinates
+// are the model's own: the import needs their CRS (--crs).
+package epanet
+
+import (
+	"io"
+	"strings"
+
+	"github.com/paulmach/orb"
+
+	"github.com/citytwin/citytwin/importers/internal/inp"
+	"github.com/citytwin/citytwin/internal/errs"
+	"github.com/citytwin/citytwin/spatial/load"
+)
+
+// Layers are the layers an EPANET model goes to.
+var Layers = []string{"network_nodes", "pipes"}
+
+// Scanner yields an EPANET model's nodes, then its links.
+type Scanner struct {
+	recs []*load.Record
+	i    int
+}
+
+// NewScanner reads the model from r. Returns EINVALID for a malformed file.
+func NewScanner(r io.Reader, file string) (*Scanner, error) {
+	f, err := inp.Parse(r, file)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := build(f, file)
+	if err != nil {
+		return nil, err
+	}
+	return &Scanner{recs: recs}, nil
+}
+
+func build(f *inp.File, file string) ([]*load.Record, error) {
+	if _, ok := f.Sections["PIPES"]; !ok {
+		if _, ok := f.Sections["JUNCTIONS"]; !ok {
+			return nil, errs.Invalid(file, "not an EPANET model: no [JUNCTIONS] or [PIPES]")
+		}
+	}
+	us := true // EPANET's default flow unit is GPM
+	if u := f.Option("UNITS"); u != "" {
+		us = u == "GPM" || u == "CFS" || u == "MGD" || u == "IMGD" || u == "AFD"
+	}
+	lenM, diaMM := 1.0, 1.0
+	if us {
+		lenM, diaMM = 0.3048, 25.4
+	}
+	coords, verts, err := f.Coords()
+	if err != nil {
+		return nil, errs.Invalid(file, "%v", err)
+	}
+	var recs []*load.Record
+	n := int64(0)
+	bad := func(sec string, l inp.Line, format string, a ...any) error {
+		return errs.Invalid(file, "["+sec+"] line %d: "+format, append([]any{l.Num}, a...)...)
+	}
+	num := func(sec string, l inp.Line, i int) (float64, bool, error) {
+		if i >= len(l.Fields) {
+			return 0, false, nil
+		}
+		v, err := inp.Float(l.Fields[i])
+		if err != nil {
+			return 0, false, bad(sec, l, "field %d: %q is not a number", i+1, l.Fields[i])
+		}
+		return v, true, nil
+	}
+	nodes := map[string]bool{}
+	for _, sec := range []struct{ name, kind string }{{"JUNCTIONS", "junction"}, {"RESERVOIRS", "reservoir"}, {"TANKS", "tank"}} {
+		for _, l := range f.Sections[sec.name] {
+			id := l.Fields[0]
+			if len(l.Fields) < 2 {
+				return nil, bad(sec.name, l, "%s needs an id and an elevation", sec.kind)
+			}
+			n++
+			props := map[string]any{"network": "water", "kind": sec.kind, "name": id}
+			elev, ok, err := num(sec.name, l, 1)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				if sec.kind == "reservoir" {
+					props["head_m"] = elev * lenM
+				} else {
+					props["elevation_m"] = elev * lenM
+				}
+			}
+			if sec.kind == "junction" {
+				if d, ok, err := num(sec.name, l, 2); err != nil {
+					return nil, err
+				} else if ok {
+					props["base_demand"] = d
+				}
+			}
+			if sec.kind == "tank" {
+				for i, k := range []string{"init_level_m", "min_level_m", "max_level_m", "tank_diameter_m"} {
+					if v, ok, err := num(sec.name, l, 2+i); err != nil {
+						return nil, err
+					} else if ok {
+						props[k] = v * lenM
+					}
+				}
+			}
+			r := &load.Record{File: file, Num: n, Layer: "network_nodes", SourceID: id, Props: props}
+			if c, ok := coords[id]; ok {
+				r.Geom = orb.Point{c[0], c[1]}
+			}
+			nodes[id] = true
+			recs = append(recs, r)
+		}
+	}
+	status := map[string]string{}
+	for _, l := range f.Sections["STATUS"] {
+		if len(l.Fields) >= 2 {
+			switch strings.ToUpper(l.Fields[1]) {
+			case "CLOSED":
+				status[l.Fields[0]] = "closed"
+			case "OPEN", "ACTIVE":
+				status[l.Fields[0]] = "open"
+			}
+		}
+	}
+	for _, sec := range []struct{ name, kind string }{{"PIPES", "pipe"}, {"PUMPS", "pump"}, {"VALVES", "valve"}} {
+		for _, l := range f.Sections[sec.name] {
+			if len(l.Fields) < 3 {
+				return nil, bad(sec.name, l, "%s needs an id and two nodes", sec.kind)
+			}
+			id, from, to := l.Fields[0], l.Fields[1], l.Fields[2]
+			n++
+			props := map[string]any{"network": "water", "kind": sec.kind, "name": id, "from_node": from, "to_node": to, "status": "open"}
+			switch sec.kind {
+			case "pipe":
+				if v, ok, err := num(sec.name, l, 3); err != nil {
+					return nil, err
+				} else if ok {
+					props["length_m"] = v * lenM
+				}
+				if v, ok, err := num(sec.name, l, 4); err != nil {
+					return nil, err
+				} else if ok {
+					props["diameter_mm"] = v * diaMM
+				}
+				if v, ok, err := num(sec.name, l, 5); err != nil {
+					return nil, err
+				} else if ok {
+					props["roughness"] = v
+				}
+				if len(l.Fields) > 7 {
+					switch strings.ToUpper(l.Fields[7]) {
+					case "CLOSED":
+						props["status"] = "closed"
+					case "CV":
+						props["check_valve"] = true
+					}
+				}
+			case "pump":
+				props["pump"] = strings.Join(l.Fields[3:], " ")
+			case "valve":
+				if v, ok, err := num(sec.name, l, 3); err != nil {
+					return nil, err
+				} else if ok {
+					props["diameter_mm"] = v * diaMM
+				}
+				if len(l.Fields) > 4 {
+					props["valve_type"] = strings.ToUpper(l.Fields[4])
+				}
+				if len(l.Fields) > 5 {
+					props["setting"] = l.Fields[5]
+				}
+			}
+			if s, ok := status[id]; ok {
+				props["status"] = s
+			}
+			r := &load.Record{File: file, Num: n, Layer: "pipes", SourceID: id, Props: props}
+			a, aok := coords[from]
+			b, bok := coords[to]
+			if !nodes[from] || !nodes[to] {
+				r.Decode = func(*load.Record) error {
+					return errs.Invalid("nodes", "%s %s joins unknown node %q or %q", sec.kind, id, from, to)
+				}
+			} else if aok && bok {
+				ls := orb.LineString{{a[0], a[1]}}
+				for _, v := range verts[id] {
+					ls = append(ls, orb.Point{v[0], v[1]})
+				}
+				ls = append(ls, orb.Point{b[0], b[1]})
+				r.Geom = ls
+			}
+			recs = append(recs, r)
+		}
+	}
+	return recs, nil
+}
+
+// Scan advances to the next record.
+func (s *Scanner) Scan() bool {
+	if s.i >= len(s.recs) {
+		return false
+	}
+	s.i++
+	return true
+}
+
+// Record returns the current record.
+func (s *Scanner) Record() *load.Record { return s.recs[s.i-1] }
+
+// Err returns nil: the model was read by NewScanner.
+func (s *Scanner) Err() error { return nil }
+
+// Close does nothing.
+func (s *Scanner) Close() error { return nil }
