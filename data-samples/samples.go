@@ -1,0 +1,146 @@
+package samples
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/citytwin/citytwin/data-samples/dezhou"
+	"github.com/citytwin/citytwin/data-samples/simulate"
+	"github.com/citytwin/citytwin/importers"
+	"github.com/citytwin/citytwin/spatial"
+	"github.com/citytwin/citytwin/twin"
+)
+
+// Loaded reports whether the database already holds a district of source
+// (dezhou.Source for the generated one): the demo then skips generating.
+func Loaded(ctx context.Context, pool *pgxpool.Pool, source string) (bool, error) {
+	var ok bool
+	err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM buildings WHERE source = $1)`, source).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("samples: %w", err)
+	}
+	return ok, nil
+}
+
+// Load imports every layer file of a generated folder through
+// importers.Run (the path users take), in dezhou.LayerOrder, and returns the
+// reports by layer. Each layer is one transaction; re-loading upserts.
+func Load(ctx context.Context, store *spatial.Store, logger *slog.Logger, dir string) (map[string]*importers.Report, error) {
+	m, err := dezhou.ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	reports := map[string]*importers.Report{}
+	for _, lf := range m.Layers {
+		if lf.Count == 0 {
+			continue
+		}
+		start := time.Now()
+		rep, err := importers.Run(ctx, store, logger, importers.Options{
+			Files:  []string{filepath.Join(dir, lf.File)},
+			Format: "geojson",
+			Layer:  lf.Layer,
+			Source: m.Source,
+			Actor:  "samples",
+		})
+		if err != nil {
+			return reports, fmt.Errorf("samples: loading %s: %w", lf.File, err)
+		}
+		reports[lf.Layer] = rep
+		logger.Info("sample layer loaded", "layer", lf.Layer, "features", rep.Inserted+rep.Updated, "duration", time.Since(start).Round(time.Millisecond))
+	}
+	return reports, nil
+}
+
+// ReadDevices reads the device registrations of a generated folder.
+func ReadDevices(path string) ([]dezhou.Device, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("samples: %w", err)
+	}
+	defer f.Close()
+	var out []dezhou.Device
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for sc.Scan() {
+		var d dezhou.Device
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			return nil, fmt.Errorf("samples: %s line %d: %w", path, len(out)+1, err)
+		}
+		out = append(out, d)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("samples: %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// ResolveDevices turns registrations into the twin's device inputs,
+// looking up each bound feature's database id by (source, source_id).
+// Devices whose feature is missing are left out (and counted).
+func ResolveDevices(ctx context.Context, pool *pgxpool.Pool, registry *spatial.Registry, source string, devs []dezhou.Device) ([]twin.DeviceInput, int, error) {
+	ids := map[string]map[string]int64{}
+	for _, d := range devs {
+		if d.Feature == nil || ids[d.Feature.Layer] != nil {
+			continue
+		}
+		l, err := registry.Layer(d.Feature.Layer)
+		if err != nil {
+			return nil, 0, fmt.Errorf("samples: device %s: %w", d.ID, err)
+		}
+		m := map[string]int64{}
+		rows, err := pool.Query(ctx, `SELECT source_id, id FROM `+pgx.Identifier{l.Table}.Sanitize()+` WHERE source = $1`, source)
+		if err != nil {
+			return nil, 0, fmt.Errorf("samples: %w", err)
+		}
+		for rows.Next() {
+			var sid string
+			var id int64
+			if err := rows.Scan(&sid, &id); err != nil {
+				rows.Close()
+				return nil, 0, fmt.Errorf("samples: %w", err)
+			}
+			m[sid] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, 0, fmt.Errorf("samples: %w", err)
+		}
+		ids[d.Feature.Layer] = m
+	}
+	var out []twin.DeviceInput
+	missing := 0
+	for _, d := range devs {
+		in := twin.DeviceInput{ID: d.ID, Kind: d.Kind, Name: d.Name, Lon: ptr(d.Lon), Lat: ptr(d.Lat), IntervalS: ptr(float64(d.IntervalS))}
+		if d.Feature != nil {
+			id, ok := ids[d.Feature.Layer][d.Feature.SourceID]
+			if !ok {
+				missing++
+				continue
+			}
+			in.Feature = &twin.FeatureRef{Layer: d.Feature.Layer, ID: id}
+		}
+		out = append(out, in)
+	}
+	return out, missing, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// SimDevices turns registrations into the simulator's devices.
+func SimDevices(devs []dezhou.Device) []simulate.Device {
+	out := make([]simulate.Device, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, simulate.Device{ID: d.ID, Kind: d.Kind, Lon: d.Lon, Lat: d.Lat, Interval: time.Duration(d.IntervalS) * time.Second, Params: d.Params})
+	}
+	return out
+}
