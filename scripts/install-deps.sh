@@ -25,6 +25,7 @@ need libgeos-dev /usr/include/geos_c.h
 need gdal-bin /usr/bin/ogr2ogr
 need mosquitto /usr/sbin/mosquitto
 need nats-server /usr/sbin/nats-server
+need redis-server /usr/bin/redis-server # the shared tile cache's tests start their own
 if [ "${CITYTWIN_NO_BROWSER:-}" != 1 ]; then
   need chromium /usr/bin/chromium
 fi
