@@ -88,9 +88,15 @@ func ReadDevices(path string) ([]dezhou.Device, error) {
 // looking up each bound feature's database id by (source, source_id).
 // Devices whose feature is missing are left out (and counted).
 func ResolveDevices(ctx context.Context, pool *pgxpool.Pool, registry *spatial.Registry, source string, devs []dezhou.Device) ([]twin.DeviceInput, int, error) {
-	ids := map[string]map[string]int64{}
+	ids := map[string]map[string]int64{} // "source\x00layer" -> source id -> id
+	src := func(f *dezhou.FeatureRef) string {
+		if f.Source != "" {
+			return f.Source
+		}
+		return source
+	}
 	for _, d := range devs {
-		if d.Feature == nil || ids[d.Feature.Layer] != nil {
+		if d.Feature == nil || ids[src(d.Feature)+"\x00"+d.Feature.Layer] != nil {
 			continue
 		}
 		l, err := registry.Layer(d.Feature.Layer)
@@ -98,7 +104,7 @@ func ResolveDevices(ctx context.Context, pool *pgxpool.Pool, registry *spatial.R
 			return nil, 0, fmt.Errorf("samples: device %s: %w", d.ID, err)
 		}
 		m := map[string]int64{}
-		rows, err := pool.Query(ctx, `SELECT source_id, id FROM `+pgx.Identifier{l.Table}.Sanitize()+` WHERE source = $1`, source)
+		rows, err := pool.Query(ctx, `SELECT source_id, id FROM `+pgx.Identifier{l.Table}.Sanitize()+` WHERE source = $1`, src(d.Feature))
 		if err != nil {
 			return nil, 0, fmt.Errorf("samples: %w", err)
 		}
@@ -115,19 +121,21 @@ func ResolveDevices(ctx context.Context, pool *pgxpool.Pool, registry *spatial.R
 		if err := rows.Err(); err != nil {
 			return nil, 0, fmt.Errorf("samples: %w", err)
 		}
-		ids[d.Feature.Layer] = m
+		ids[src(d.Feature)+"\x00"+d.Feature.Layer] = m
 	}
 	var out []twin.DeviceInput
 	missing := 0
 	for _, d := range devs {
 		in := twin.DeviceInput{ID: d.ID, Kind: d.Kind, Name: d.Name, Lon: ptr(d.Lon), Lat: ptr(d.Lat), IntervalS: ptr(float64(d.IntervalS))}
 		if d.Feature != nil {
-			id, ok := ids[d.Feature.Layer][d.Feature.SourceID]
+			id, ok := ids[src(d.Feature)+"\x00"+d.Feature.Layer][d.Feature.SourceID]
 			if !ok {
 				missing++
 				continue
 			}
+			// a bound device takes its feature's point
 			in.Feature = &twin.FeatureRef{Layer: d.Feature.Layer, ID: id}
+			in.Lon, in.Lat = nil, nil
 		}
 		out = append(out, in)
 	}

@@ -59,7 +59,7 @@ func (g *gen) genBlock(bi, bj int) {
 		g.ln.multiPolygon(rect(lb.x0, lb.y0, lb.x1, lb.y1))
 		g.emit("parking_lots")
 		c := lb.center()
-		g.device(Device{ID: "PK-" + id, Kind: "parking", Name: name + "车位检测", Feature: &FeatureRef{"parking_lots", "PL-" + id}, Params: map[string]any{"capacity": capacity}}, c)
+		g.device(Device{ID: "PK-" + id, Kind: "parking", Name: name + "车位检测", Feature: &FeatureRef{Layer: "parking_lots", SourceID: "PL-" + id}, Params: map[string]any{"capacity": capacity}}, c)
 	}
 	switch zone {
 	case zoneOldTown:
@@ -211,7 +211,7 @@ func (g *gen) building(b *blk, bb box, name, use string, floors, year int) {
 	if use != "residential" || b.built == 1 {
 		base := (bb.x1 - bb.x0) * (bb.y1 - bb.y0) * float64(max(floors, 1)) * 0.05 / 1000 * 20
 		g.device(Device{ID: "EM-" + id, Kind: "energy_meter", Name: nameOr(name, b.compound) + "电能表",
-			Feature: &FeatureRef{"buildings", id}, Params: map[string]any{"base_kw": math.Round(base*10) / 10, "use": use}}, c)
+			Feature: &FeatureRef{Layer: "buildings", SourceID: id}, Params: map[string]any{"base_kw": math.Round(base*10) / 10, "use": use}}, c)
 	}
 }
 

@@ -112,10 +112,13 @@ type Device struct {
 	Params    map[string]any `json:"params,omitempty"`
 }
 
-// FeatureRef names a generated feature by layer and source id.
+// FeatureRef names a feature by layer and source id; Source, when set,
+// is the feature's source if it is not the district's own (a device on an
+// imported OpenStreetMap feature).
 type FeatureRef struct {
 	Layer    string `json:"layer"`
 	SourceID string `json:"source_id"`
+	Source   string `json:"source,omitempty"`
 }
 
 // Device reporting intervals in seconds, by kind.

@@ -140,7 +140,7 @@ func (g *gen) genWater() {
 			g.node(id, "water", "junction", "", p, 1.8)
 			if isArterial(i) && isArterial(j) {
 				g.device(Device{ID: "PR-J" + fmt.Sprintf("%d-%d", i, j), Kind: "pressure", Name: "供水压力监测 " + id,
-					Feature: &FeatureRef{"network_nodes", id}, Params: g.pressureParams(p)}, p)
+					Feature: &FeatureRef{Layer: "network_nodes", SourceID: id}, Params: g.pressureParams(p)}, p)
 			}
 		}
 	}
@@ -201,12 +201,12 @@ func (g *gen) genWater() {
 		if main && (i+j)%2 == 0 {
 			p := wp(ns, i, j, 100)
 			g.device(Device{ID: "PR-" + sid, Kind: "pressure", Name: "供水压力监测 " + ids[2],
-				Feature: &FeatureRef{"network_nodes", ids[2]}, Params: g.pressureParams(p)}, p)
+				Feature: &FeatureRef{Layer: "network_nodes", SourceID: ids[2]}, Params: g.pressureParams(p)}, p)
 		}
 		if main && !ns && i%8 == 0 && j%8 == 0 {
 			p := wp(ns, i, j, 25)
 			g.device(Device{ID: "FL-" + sid, Kind: "flow", Name: "流量计 " + sid,
-				Feature: &FeatureRef{"pipes", fmt.Sprintf("W-P%s-0", sid)}, Params: map[string]any{"base_m3h": math.Round(d * d / 400)}}, p)
+				Feature: &FeatureRef{Layer: "pipes", SourceID: fmt.Sprintf("W-P%s-0", sid)}, Params: map[string]any{"base_m3h": math.Round(d * d / 400)}}, p)
 		}
 	})
 	// The treatment plant east of the grid, feeding the main of row ja.
@@ -215,8 +215,8 @@ func (g *gen) genWater() {
 	jn := fmt.Sprintf("W-J%d-%d", g.nx, g.ja)
 	g.pipe("W-PT1", "water", "main", "W-SRC", jn, []xy{src, {sx(g.nx) + 4, sy(g.ja) + 4}}, 800, "DI", 2.0, 2004, "")
 	g.writeNode(nodeSpec{id: "W-VT1a", network: "water", kind: "valve", name: "出厂阀门", p: xy{src.X - 8, src.Y}, depth: 2, valveState: "open", onPipe: "W-PT1", nearNode: "W-SRC"})
-	g.device(Device{ID: "FL-PT1", Kind: "flow", Name: "第三水厂出厂流量", Feature: &FeatureRef{"pipes", "W-PT1"}, Params: map[string]any{"base_m3h": 2400.0}}, xy{src.X - 20, src.Y})
-	g.device(Device{ID: "PR-SRC", Kind: "pressure", Name: "第三水厂出厂压力", Feature: &FeatureRef{"network_nodes", "W-SRC"}, Params: map[string]any{"base_mpa": 0.42}}, src)
+	g.device(Device{ID: "FL-PT1", Kind: "flow", Name: "第三水厂出厂流量", Feature: &FeatureRef{Layer: "pipes", SourceID: "W-PT1"}, Params: map[string]any{"base_m3h": 2400.0}}, xy{src.X - 20, src.Y})
+	g.device(Device{ID: "PR-SRC", Kind: "pressure", Name: "第三水厂出厂压力", Feature: &FeatureRef{Layer: "network_nodes", SourceID: "W-SRC"}, Params: map[string]any{"base_mpa": 0.42}}, src)
 	g.ln.start("B-WATERWORKS")
 	g.ln.str("name", "德州市第三水厂")
 	g.ln.str("address", "山东省德州市经济技术开发区水厂路1号")
@@ -234,7 +234,7 @@ func (g *gen) genWater() {
 	tank := xy{sx(bi) + 104, sy(bj) + 100}
 	g.node("W-TANK", "water", "tank", "高位水塔", tank, 0)
 	g.pipe("W-PTANK", "water", "main", "W-TANK", fmt.Sprintf("W-E%d-%d-2", bi, bj+1), []xy{tank, wp(false, bi, bj+1, 100)}, 400, "DI", 1.8, 1998, "")
-	g.device(Device{ID: "FL-PTANK", Kind: "flow", Name: "水塔出水流量", Feature: &FeatureRef{"pipes", "W-PTANK"}, Params: map[string]any{"base_m3h": 300.0}}, xy{tank.X, tank.Y + 20})
+	g.device(Device{ID: "FL-PTANK", Kind: "flow", Name: "水塔出水流量", Feature: &FeatureRef{Layer: "pipes", SourceID: "W-PTANK"}, Params: map[string]any{"base_m3h": 300.0}}, xy{tank.X, tank.Y + 20})
 }
 
 // pressureParams gives a pressure sensor its normal pressure: it falls with
@@ -266,7 +266,7 @@ func (g *gen) genGas() {
 			id := fmt.Sprintf("G-J%d-%d", i, j)
 			g.node(id, "gas", "junction", "", p, 1.2)
 			if isArterial(i) && isArterial(j) {
-				g.device(Device{ID: fmt.Sprintf("GL-J%d-%d", i, j), Kind: "gas_leak", Name: "燃气泄漏监测 " + id, Feature: &FeatureRef{"network_nodes", id}}, p)
+				g.device(Device{ID: fmt.Sprintf("GL-J%d-%d", i, j), Kind: "gas_leak", Name: "燃气泄漏监测 " + id, Feature: &FeatureRef{Layer: "network_nodes", SourceID: id}}, p)
 			}
 		}
 	}
@@ -416,7 +416,7 @@ func (g *gen) genTunnel() {
 	}
 	for i := g.ti0; i < g.ti1; i++ {
 		p := xy{sx(i) + 100, sy(g.tj) + 6}
-		ref := &FeatureRef{"pipes", fmt.Sprintf("P-PE%d-%d", i, g.tj)}
+		ref := &FeatureRef{Layer: "pipes", SourceID: fmt.Sprintf("P-PE%d-%d", i, g.tj)}
 		g.device(Device{ID: fmt.Sprintf("TW-%d", i), Kind: "tunnel_water", Name: fmt.Sprintf("%s 水位 %d", TunnelName, i), Feature: ref}, p)
 		g.device(Device{ID: fmt.Sprintf("TG-%d", i), Kind: "tunnel_gas", Name: fmt.Sprintf("%s 气体 %d", TunnelName, i), Feature: ref}, p)
 		g.device(Device{ID: fmt.Sprintf("TT-%d", i), Kind: "tunnel_temp", Name: fmt.Sprintf("%s 温度 %d", TunnelName, i), Feature: ref}, p)
@@ -483,9 +483,9 @@ func (g *gen) genPoles() {
 				if art {
 					watts = 180
 				}
-				g.device(Device{ID: "LP-" + id[3:], Kind: "lamp", Name: name + "路灯", Feature: &FeatureRef{"smart_poles", id}, Params: map[string]any{"watts": watts}}, p)
+				g.device(Device{ID: "LP-" + id[3:], Kind: "lamp", Name: name + "路灯", Feature: &FeatureRef{Layer: "smart_poles", SourceID: id}, Params: map[string]any{"watts": watts}}, p)
 				if env {
-					g.device(Device{ID: "EV-" + id[3:], Kind: "env", Name: name + "环境监测", Feature: &FeatureRef{"smart_poles", id}}, p)
+					g.device(Device{ID: "EV-" + id[3:], Kind: "env", Name: name + "环境监测", Feature: &FeatureRef{Layer: "smart_poles", SourceID: id}}, p)
 				}
 				if camera {
 					dir := 270.0 // looking back towards the intersection

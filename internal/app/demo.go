@@ -82,6 +82,7 @@ func (a *App) runDemo(ctx context.Context, opts demoOptions) error {
 func (a *App) demoSteps() []demoStep {
 	return []demoStep{
 		// demo: samples
+		demoSamples,
 	}
 }
 
