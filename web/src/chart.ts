@@ -12,7 +12,11 @@ export interface Bucket {
 
 // parseHistory reads the history API's answer: an array of buckets, or an
 // object with them under points/buckets/observations/data.
-export function parseHistory(x: any): Bucket[] {
+export function parseHistory(x: any, metric?: string): Bucket[] {
+  // citytwin's answer: {"device","from","to","bucket_s","metrics":{"m":[{time,min,mean,max,count}]}}
+  if (x && x.metrics && typeof x.metrics === 'object' && !Array.isArray(x.metrics)) {
+    x = (metric && x.metrics[metric]) || Object.values(x.metrics)[0] || [];
+  }
   const arr: any[] = Array.isArray(x) ? x : x?.points || x?.buckets || x?.observations || x?.data || x?.series || [];
   const out: Bucket[] = [];
   for (const p of arr) {

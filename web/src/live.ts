@@ -262,7 +262,7 @@ export class LiveFeed {
     const a: Alarm = {
       ...m.data,
       id: m.data.id ?? key,
-      at: m.data.at || m.at,
+      at: m.data.raised_at || m.data.at || m.at,
       receivedAt: old ? old.receivedAt : Date.now(),
       fresh: old ? old.fresh : !fromSnapshot,
     };

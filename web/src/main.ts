@@ -8,9 +8,8 @@
 import maplibregl from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import { MapboxOverlay } from '@deck.gl/mapbox';
-import { PathLayer, ScatterplotLayer, TextLayer, PolygonLayer, GeoJsonLayer } from '@deck.gl/layers';
+import { PathLayer, ScatterplotLayer, TextLayer, GeoJsonLayer } from '@deck.gl/layers';
 import type { Layer as DeckLayer, PickingInfo } from '@deck.gl/core';
-import { cellToBoundary } from 'h3-js';
 
 import './style.css';
 import { getJSON, postJSON, qs, apiKey } from './api';
@@ -83,9 +82,8 @@ class CityTwin {
   isolationValves: Array<{ id: string; pos: [number, number, number] }> = [];
   impact: { lon: number; lat: number; radius: number; result: any } | null = null;
   impactMode = false;
-  hexes: Array<{ cell: string; value: number }> = [];
-  hexMax = 1;
-  hexLayer = 'buildings';
+  // the hexagon map's metric: "count" (all layers) or a layer's count
+  hexMetric = 'count';
   originalFilters = new Map<string, any>();
   originalPaint = new Map<string, any>();
   osmShown = false;
@@ -110,6 +108,9 @@ class CityTwin {
       attributionControl: false,
       hash: false,
       canvasContextAttributes: { antialias: true },
+      // the server names itself in style and TileJSON URLs by the host it was
+      // asked for; keep every tile request on the page's own origin
+      transformRequest: (url: string) => ({ url: sameOriginURL(url) }),
     } as any);
     this.map.addControl(new maplibregl.NavigationControl({ visualizePitch: true, showCompass: true, showZoom: true }), 'top-right');
     this.map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
@@ -139,7 +140,6 @@ class CityTwin {
       this.writeHash();
       this.live.setViewport(this.bbox());
       this.loadInfra();
-      if (this.visible.get('hexagons')) this.loadHexes();
     });
     map.on('click', (e) => this.onClick(e));
     map.on('mousemove', (e) => {
@@ -211,6 +211,8 @@ class CityTwin {
       if (!res.ok) throw new Error('HTTP ' + res.status);
       const style = await res.json();
       if (!style || style.version !== 8) throw new Error('not a style');
+      // the view is the app's (URL hash), not the style's default camera
+      for (const k of ['center', 'zoom', 'pitch', 'bearing']) delete style[k];
       this.map.setStyle(style, { diff: false });
       this.map.once('style.load', () => {
         this.styleLoaded = true;
@@ -245,6 +247,19 @@ class CityTwin {
     for (const l of style.layers || []) {
       const sl = (l as any)['source-layer'];
       if (!sl) continue;
+      if ((l as any).source === 'hex') {
+        this.map.setLayoutProperty(l.id, 'visibility', this.visible.get('hexagons') ? 'visible' : 'none');
+        if (l.type === 'fill' || l.type === 'fill-extrusion') {
+          const key = l.id + '|hexcolor';
+          const p = l.type === 'fill' ? 'fill-color' : 'fill-extrusion-color';
+          if (!this.originalPaint.has(key)) this.originalPaint.set(key, this.map.getPaintProperty(l.id, p));
+          const orig = this.originalPaint.get(key);
+          // the style colours by count; the same ramp on the chosen metric
+          const ramp = Array.isArray(orig) && orig[0] === 'interpolate' ? orig.slice(3) : [0, '#10243a', 10, '#1f6f8b', 100, '#f2c14e', 1000, '#ff4d4d'];
+          this.map.setPaintProperty(l.id, p, ['interpolate', ['linear'], ['coalesce', ['get', this.hexMetric], 0], ...ramp]);
+        }
+        continue;
+      }
       let vis = this.visible.get(sl) !== false;
       // the 3D pipes replace the flat ones while they are shown
       if ((sl === 'pipes' && this.visible.get('pipes3d') && this.visible.get('pipes') !== false) ) vis = false;
@@ -319,22 +334,6 @@ class CityTwin {
     const layers: DeckLayer[] = [];
     const z = (depth: any) => -Math.max(0.5, Number(depth) || 1.5) * this.exaggeration;
     const netPalette = this.byName.get('pipes')?.style.palette || {};
-    if (this.visible.get('hexagons') && this.hexes.length) {
-      layers.push(
-        new PolygonLayer({
-          id: 'hexagons',
-          data: this.hexes,
-          getPolygon: (d: any) => cellToBoundary(d.cell, true),
-          getFillColor: (d: any) => heat(d.value / this.hexMax),
-          getLineColor: [255, 255, 255, 60],
-          lineWidthMinPixels: 1,
-          extruded: true,
-          getElevation: (d: any) => (d.value / this.hexMax) * 300,
-          opacity: 0.55,
-          pickable: true,
-        }),
-      );
-    }
     if (this.visible.get('pipes3d') && this.visible.get('pipes') !== false) {
       const hiddenNets = this.filters.get('pipes');
       const data: any[] = [];
@@ -545,7 +544,6 @@ class CityTwin {
     if (info.layer?.id === 'liveAlarms') return { text: `${tv(o.severity)} ${o.message || o.type || ''}`, style };
     if (info.layer?.id === 'pipes3d') return { text: `${tv(o.f.properties.network)} ${featureId(o.f)} · DN${o.f.properties.diameter_mm ?? ''} · ${o.f.properties.depth_m ?? ''} m`, style };
     if (info.layer?.id === 'nodes3d') return { text: `${tv(o.properties.kind)} ${featureId(o)}`, style };
-    if (info.layer?.id === 'hexagons') return { text: `${o.cell}\n${o.value}`, style };
     return null;
   }
 
@@ -583,22 +581,6 @@ class CityTwin {
       this.updateDeck();
     } catch (err: any) {
       if (err.name !== 'AbortError') console.warn('infra:', err.message);
-    }
-  }
-
-  private async loadHexes(): Promise<void> {
-    const z = this.map.getZoom();
-    const res = Math.max(6, Math.min(10, Math.round(z - 6)));
-    try {
-      const body = await getJSON(`/api/v1/h3/aggregate?${qs({ layer: this.hexLayer, bbox: this.bbox().map((v) => v.toFixed(5)).join(','), res })}`);
-      const cells = itemsOf(body, 'cells', 'aggregates', 'items');
-      this.hexes = cells
-        .map((c: any) => ({ cell: String(c.cell ?? c.h3 ?? c.id), value: Number(c.count ?? c.value ?? c.sum ?? 0) }))
-        .filter((c: any) => /^[0-9a-f]{15}$/i.test(c.cell));
-      this.hexMax = Math.max(1, ...this.hexes.map((x) => x.value));
-      this.updateDeck();
-    } catch (err: any) {
-      console.warn('hexagons:', err.message);
     }
   }
 
@@ -803,7 +785,7 @@ class CityTwin {
       const from = new Date(to.getTime() - 24 * 3600e3);
       try {
         const body = await getJSON(`/api/v1/devices/${encodeURIComponent(o.dev)}/observations?${qs({ metric: o.metric, from: from.toISOString(), to: to.toISOString(), points: 120 })}`);
-        const buckets = parseHistory(body);
+        const buckets = parseHistory(body, o.metric);
         if (!buckets.length) {
           chart.replaceChildren(h('div', { class: 'muted', text: '—' }));
           return;
@@ -1083,11 +1065,13 @@ class CityTwin {
     group('infra').push(this.layerRow('pipes3d', t('pipes3d')), this.layerRow('nodes3d', t('nodes3d')));
     group('live').push(this.layerRow('liveDevices', t('liveDevices')), this.layerRow('liveAlarms', t('liveAlarms')));
     const hexRow = this.layerRow('hexagons', t('hexagons'));
-    const hexSel = h('select', { id: 'hex-layer' }, ...this.registry.filter((l) => !['districts', 'landuse', 'water', 'waterways'].includes(l.name))
-      .map((l) => h('option', { value: l.name, text: `${t('count')}: ${layerTitle(l)}`, selected: l.name === this.hexLayer }))) as HTMLSelectElement;
+    const hexSel = h('select', { id: 'hex-metric', title: t('hexMetric') },
+      h('option', { value: 'count', text: `${t('count')}: ${t('total')}`, selected: this.hexMetric === 'count' }),
+      ...this.registry.filter((l) => !['districts', 'landuse', 'water', 'waterways'].includes(l.name))
+        .map((l) => h('option', { value: l.name, text: `${t('count')}: ${layerTitle(l)}`, selected: l.name === this.hexMetric }))) as HTMLSelectElement;
     hexSel.addEventListener('change', () => {
-      this.hexLayer = hexSel.value;
-      this.loadHexes();
+      this.hexMetric = hexSel.value;
+      this.applyStyleState();
     });
     hexRow.append(hexSel);
     group('analysis').push(
@@ -1128,7 +1112,6 @@ class CityTwin {
     this.visible.set(name, on);
     this.applyStyleState();
     if (on && (name === 'pipes3d' || name === 'nodes3d')) this.loadInfra();
-    if (on && name === 'hexagons') this.loadHexes();
     this.updateDeck();
   }
 
@@ -1245,25 +1228,47 @@ class CityTwin {
       const n = this.map.queryRenderedFeatures().length;
       if (n > 0) this.timings.firstIdle = performance.now() - t0;
     }
-    // © OpenStreetMap contributors whenever OSM data are on the map
-    if (!this.styleLoaded) return;
-    const feats = this.map.queryRenderedFeatures();
-    let osm = false;
-    for (const f of feats) {
-      const s = f.properties?.source;
-      if (typeof s === 'string' && /osm|openstreetmap/i.test(s)) {
-        osm = true;
-        break;
+    this.checkOSM();
+  }
+
+  // checkOSM shows "© OpenStreetMap contributors" whenever OSM-sourced
+  // features are in view. Tiles carry no source, so it asks the feature API
+  // for a few features of the view (at most every 3 s).
+  private osmTimer = 0;
+  private osmChecked = '';
+  private checkOSM(): void {
+    const key = this.bbox().map((v) => v.toFixed(3)).join(',');
+    if (key === this.osmChecked || this.osmTimer) return;
+    this.osmTimer = window.setTimeout(async () => {
+      this.osmTimer = 0;
+      this.osmChecked = key;
+      let osm = false;
+      try {
+        for (const layer of ['buildings', 'roads', 'landuse', 'water']) {
+          if (!this.byName.has(layer)) continue;
+          const fs = await ogcItems(layer, this.bbox(), 5, 1);
+          if (fs.some(isOSM)) {
+            osm = true;
+            break;
+          }
+        }
+      } catch {
+        return;
       }
-    }
-    if (osm !== this.osmShown) {
-      this.osmShown = osm;
-      const attrs = ['citytwin'];
-      if (osm) attrs.push('© OpenStreetMap contributors');
-      this.map.removeControl(this.attribution);
-      this.attribution = new maplibregl.AttributionControl({ compact: false, customAttribution: attrs });
-      this.map.addControl(this.attribution, 'bottom-right');
-    }
+      for (const f of [...this.pipes.values()].slice(0, 50)) if (isOSM(f)) osm = true;
+      this.setOSM(osm);
+    }, 3000);
+  }
+
+  private setOSM(osm: boolean): void {
+    if (osm === this.osmShown) return;
+    this.osmShown = osm;
+    const attrs = ['citytwin'];
+    if (osm) attrs.push('© OpenStreetMap contributors');
+    this.map.removeControl(this.attribution);
+    this.attribution = new maplibregl.AttributionControl({ compact: false, customAttribution: attrs });
+    this.map.addControl(this.attribution, 'bottom-right');
+    $('#app').dataset.osm = String(osm);
   }
 
   toast(text: string, alert = false): void {
@@ -1300,14 +1305,29 @@ class CityTwin {
   }
 }
 
+// isOSM tells a feature imported from OpenStreetMap: by its source, its
+// source id (way/123) or its osm: properties.
+function isOSM(f: Feature): boolean {
+  const p = f.properties || {};
+  if (typeof p.source === 'string' && /osm|openstreetmap/i.test(p.source)) return true;
+  if (typeof p.source_id === 'string' && /^(node|way|relation)\/\d+$/.test(p.source_id)) return true;
+  return Object.keys(p).some((k) => k.startsWith('osm:'));
+}
+
+function sameOriginURL(url: string): string {
+  try {
+    const u = new URL(url, location.href);
+    if (u.origin !== location.origin && /^\/(tiles|ogc|api)\//.test(u.pathname)) return location.origin + u.pathname + u.search;
+  } catch {
+    // not a URL: leave it
+  }
+  return url;
+}
+
 function emptyStyle(): maplibregl.StyleSpecification {
   return { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#0b1220' } }] };
 }
 
-function heat(x: number): RGBA {
-  const v = Math.max(0, Math.min(1, x));
-  return [Math.round(40 + 215 * v), Math.round(120 + 60 * (1 - v)), Math.round(255 * (1 - v)), 200];
-}
 
 function fmtValue(v: any): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(2);

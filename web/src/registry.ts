@@ -60,9 +60,17 @@ export async function loadRegistry(): Promise<LayerInfo[]> {
   return layers;
 }
 
+// Chinese titles of the built-in layers, for a server that gives only the
+// English ones (OGC collections).
+const layerZH: Record<string, string> = {
+  districts: '行政区', landuse: '用地', water: '水域', waterways: '河道', roads: '道路', parking_lots: '停车场',
+  buildings: '建筑', pipes: '管线', network_nodes: '管网节点', smart_poles: '智慧灯杆', cameras: '摄像头', project_sites: '重大项目',
+};
+
 export function layerTitle(l: LayerInfo | undefined, fallback = ''): string {
   if (!l) return fallback;
-  return getLang() === 'zh' && l.title_zh ? l.title_zh : l.title;
+  if (getLang() === 'zh') return l.title_zh || layerZH[l.name] || l.title;
+  return l.title;
 }
 
 const attrZH: Record<string, string> = {
