@@ -101,7 +101,7 @@ func (s *Service) countReject(r *Rejection) {
 // Ingest checks and stores observations for p and returns once they are
 // committed (or ctx ends). Observations already stored count as duplicates.
 func (s *Service) Ingest(ctx context.Context, p *auth.Principal, obs []parsed) (IngestResult, error) {
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	res := IngestResult{Rejected: []Rejection{}}
 	rows := make([]Observation, 0, len(obs))
 	seen := map[string]time.Time{}
