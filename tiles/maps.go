@@ -2,6 +2,7 @@ package tiles
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"sort"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/go-spatial/tegola/provider"
 	"github.com/go-spatial/tegola/provider/postgis"
 	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb/maptile"
 
 	"github.com/citytwin/citytwin/spatial"
 )
@@ -68,6 +70,8 @@ type tileMap struct {
 	layers  []*spatial.Layer // registry layers, in drawing order (not for hex)
 	minZoom int
 	maxZoom int
+	// sql holds each provider layer's SQL, with tegola's tokens.
+	sql map[string]string
 }
 
 // hasLayer reports whether the map has an MVT layer named name.
@@ -268,9 +272,9 @@ func buildMaps(dbURL string, maxConns int, layers []*spatial.Layer) (map[string]
 	const providerName = "citytwin"
 	var plays []map[string]interface{}
 	maps := map[string]*tileMap{
-		MapBase:  {name: MapBase, atlas: atlas.NewWebMercatorMap(MapBase), minZoom: MaxZoom, maxZoom: 0},
-		MapInfra: {name: MapInfra, atlas: atlas.NewWebMercatorMap(MapInfra), minZoom: MaxZoom, maxZoom: 0},
-		MapHex:   {name: MapHex, atlas: atlas.NewWebMercatorMap(MapHex), minZoom: hexMinZoom, maxZoom: MaxZoom},
+		MapBase:  {name: MapBase, atlas: atlas.NewWebMercatorMap(MapBase), minZoom: MaxZoom, maxZoom: 0, sql: map[string]string{}},
+		MapInfra: {name: MapInfra, atlas: atlas.NewWebMercatorMap(MapInfra), minZoom: MaxZoom, maxZoom: 0, sql: map[string]string{}},
+		MapHex:   {name: MapHex, atlas: atlas.NewWebMercatorMap(MapHex), minZoom: hexMinZoom, maxZoom: MaxZoom, sql: map[string]string{}},
 	}
 	for _, l := range layers {
 		m := maps[l.Group]
@@ -284,9 +288,10 @@ func buildMaps(dbURL string, maxConns int, layers []*spatial.Layer) (map[string]
 			if gt == "geometry" {
 				gt = "geometrycollection"
 			}
+			m.sql[pname] = layerSQL(l, b)
 			plays = append(plays, map[string]interface{}{
 				"name":               pname,
-				"sql":                layerSQL(l, b),
+				"sql":                m.sql[pname],
 				"geometry_fieldname": "geom",
 				"id_fieldname":       "id",
 				"geometry_type":      gt,
@@ -302,9 +307,10 @@ func buildMaps(dbURL string, maxConns int, layers []*spatial.Layer) (map[string]
 			m.maxZoom = max(m.maxZoom, b.maxZoom)
 		}
 	}
+	maps[MapHex].sql["hex"] = hexSQL(layers)
 	plays = append(plays, map[string]interface{}{
 		"name":               "hex",
-		"sql":                hexSQL(layers),
+		"sql":                maps[MapHex].sql["hex"],
 		"geometry_fieldname": "geom",
 		"id_fieldname":       "id",
 		"geometry_type":      "polygon",
@@ -337,4 +343,33 @@ func buildMaps(dbURL string, maxConns int, layers []*spatial.Layer) (map[string]
 		m.atlas.SetMVTProvider(providerName, tu.Mvt)
 	}
 	return maps, tu.Mvt, nil
+}
+
+// BareSQL returns the one query that makes tile z/x/y of map mapName: the
+// same layer SQL and ST_AsMVT calls tegola runs, with its tokens replaced
+// (for benchmarks against the bare query). Empty when no layer is drawn at z.
+func (s *Service) BareSQL(mapName string, z int, x, y uint32) (string, error) {
+	m, ok := s.tileMap(mapName)
+	if !ok {
+		return "", fmt.Errorf("tiles: unknown map %q", mapName)
+	}
+	am := m.forTile(z, "")
+	if len(am.Layers) == 0 {
+		return "", nil
+	}
+	b := maptile.New(x, y, maptile.Zoom(z)).Bound()
+	const r = 6378137.0
+	merc := func(lon float64) float64 { return lon * math.Pi / 180 * r }
+	pixelWidth := (merc(b.Max[0]) - merc(b.Min[0])) / 256
+	rep := strings.NewReplacer(
+		"!BBOX!", fmt.Sprintf("ST_MakeEnvelope(%.8f,%.8f,%.8f,%.8f,4326)", b.Min[0], b.Min[1], b.Max[0], b.Max[1]),
+		"!ZOOM!", strconv.Itoa(z), "!Z!", strconv.Itoa(z), "!X!", strconv.Itoa(int(x)), "!Y!", strconv.Itoa(int(y)),
+		"!PIXEL_WIDTH!", strconv.FormatFloat(pixelWidth, 'f', 8, 64),
+	)
+	var parts []string
+	for _, l := range am.Layers {
+		parts = append(parts, fmt.Sprintf("(SELECT ST_AsMVT(q, %s, 4096, 'geom', 'id') AS data FROM (%s) AS q)",
+			quoteLiteral(l.Name), rep.Replace(m.sql[l.ProviderLayerName])))
+	}
+	return "SELECT (" + strings.Join(parts, " || ") + ") AS data", nil
 }

@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"import": {"import GIS files (GeoJSON, CSV, Shapefile, GeoPackage, OSM, CityJSON, EPANET, SWMM) into layers", runImport},
 		// command: simulate
 		// command: tiles
+		"tiles": {"seed tiles into the cache or purge them (zooms, bbox, layer)", runTiles},
 	}
 }
 

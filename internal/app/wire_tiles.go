@@ -10,12 +10,14 @@ import (
 	"github.com/citytwin/citytwin/tiles"
 )
 
-// tileCacheMB is the in-memory tile cache's size (CITYTWIN_TILE_CACHE_MB,
-// default 256); tilePoolSize the size of tegola's own pgx/v4 pool
-// (CITYTWIN_TILE_DB_POOL, default 8) beside citytwin's pool.
+// tileSettings: the in-memory tile cache's size (CITYTWIN_TILE_CACHE_MB,
+// default 256; 0 turns caching off), the Cache-Control max-age of tiles in
+// seconds (CITYTWIN_TILE_MAX_AGE, default 0: clients revalidate), and the
+// size of tegola's own pgx/v4 pool (CITYTWIN_TILE_DB_POOL, default 8) beside
+// citytwin's pool.
 func tileSettings() (cacheMB, pool int, maxAge time.Duration) {
 	cacheMB, pool = 256, 8
-	if v, err := strconv.Atoi(os.Getenv("CITYTWIN_TILE_CACHE_MB")); err == nil && v > 0 {
+	if v, err := strconv.Atoi(os.Getenv("CITYTWIN_TILE_CACHE_MB")); err == nil && v >= 0 {
 		cacheMB = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("CITYTWIN_TILE_DB_POOL")); err == nil && v > 0 {
