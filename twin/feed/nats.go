@@ -136,7 +136,9 @@ func (b *NATSBus) encode(evs []Event) (int, []byte, error) {
 		if len(data) <= b.max || n == 1 {
 			return n, data, nil
 		}
-		n = (n + 1) / 2
+		// Aim under the limit from the average event size.
+		m := int(float64(n) * float64(b.max) / float64(len(data)) * 0.9)
+		n = max(1, min(m, n/2))
 	}
 }
 

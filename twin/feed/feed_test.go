@@ -1,0 +1,216 @@
+package feed_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/citytwin/citytwin/internal/dbtest"
+	"github.com/citytwin/citytwin/twin/feed"
+)
+
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func events(n int, size int) []feed.Event {
+	evs := make([]feed.Event, n)
+	for i := range evs {
+		data, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", size)})
+		evs[i] = feed.Event{Seq: int64(i + 1), Stream: feed.StreamState, Kind: "device", Entity: fmt.Sprintf("device:%d", i),
+			Layer: "devices", Version: 1, At: time.Now().UTC(), Data: data}
+	}
+	return evs
+}
+
+func TestLocalBus(t *testing.T) {
+	b := feed.NewLocalBus()
+	var got [][]feed.Event
+	cancel := b.Subscribe(func(evs []feed.Event) { got = append(got, evs) })
+	if err := b.Publish(context.Background(), events(3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	_ = b.Publish(context.Background(), events(2, 1))
+	if len(got) != 1 || len(got[0]) != 3 {
+		t.Fatalf("got %v", got)
+	}
+	b.Close()
+	if err := b.Publish(context.Background(), events(1, 1)); err != feed.ErrClosed {
+		t.Fatalf("publish after close: %v", err)
+	}
+}
+
+// startNATS starts a real nats-server on a free loopback port.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	bin := "/usr/sbin/nats-server"
+	if _, err := os.Stat(bin); err != nil {
+		if bin, err = exec.LookPath("nats-server"); err != nil {
+			t.Fatal("nats-server is not installed (scripts/install-deps.sh installs it)")
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	host, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "-a", host, "-p", port)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server did not start on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "nats://" + addr
+}
+
+// TestNATSBus: a batch published on one instance's bus reaches the other's
+// subscribers once, in order, also when it must be split to fit NATS's
+// payload limit; the publisher's own subscribers get it once too.
+func TestNATSBus(t *testing.T) {
+	url := startNATS(t)
+	a, err := feed.NewNATSBus(url, logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := feed.NewNATSBus(url, logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	gotB := make(chan []feed.Event, 100)
+	b.Subscribe(func(evs []feed.Event) { gotB <- evs })
+	gotA := make(chan []feed.Event, 100)
+	a.Subscribe(func(evs []feed.Event) { gotA <- evs })
+
+	// 3000 events of 1 KiB: more than one NATS message (1 MiB limit).
+	sent := events(3000, 1000)
+	if err := a.Publish(context.Background(), sent); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	var parts int
+	for n < int64(len(sent)) {
+		select {
+		case evs := <-gotB:
+			parts++
+			for _, e := range evs {
+				n++
+				if e.Seq != n || e.Entity != sent[n-1].Entity || string(e.Data) != string(sent[n-1].Data) {
+					t.Fatalf("event %d = %+v", n, e)
+				}
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("got %d of %d events through NATS", n, len(sent))
+		}
+	}
+	if parts < 2 {
+		t.Errorf("3 MB arrived in %d message(s); expected a split", parts)
+	}
+	if evs := <-gotA; len(evs) != len(sent) {
+		t.Fatalf("own subscriber got %d events", len(evs))
+	}
+	select {
+	case evs := <-gotA:
+		t.Fatalf("own subscriber got %d events twice", len(evs))
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := feed.NewNATSBus("nats://127.0.0.1:1", logger()); err == nil || !strings.Contains(err.Error(), "nats") {
+		t.Fatalf("unreachable server: %v", err)
+	}
+}
+
+// TestFollower: every stored event is delivered once and in order, whether
+// it was published, published out of order, or never published.
+func TestFollower(t *testing.T) {
+	pool := dbtest.MustOpenPool(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := feed.NewLog(pool)
+	pos, err := log.Position(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := feed.NewLocalBus()
+	f := feed.NewFollower(log, bus, logger())
+	f.PollInterval = 100 * time.Millisecond
+	got := make(chan feed.Event, 1000)
+	done := make(chan error, 1)
+	go func() {
+		done <- f.Run(ctx, pos, func(evs []feed.Event) {
+			for _, e := range evs {
+				got <- e
+			}
+		})
+	}()
+	appendN := func(n int) []feed.Event {
+		evs := events(n, 10)
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return feed.AppendEvents(ctx, tx, evs) }); err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	e1 := appendN(2)
+	e2 := appendN(3)
+	e3 := appendN(1) // never published
+	e4 := appendN(2)
+	_ = bus.Publish(ctx, e2) // out of order
+	_ = bus.Publish(ctx, e1)
+	_ = bus.Publish(ctx, e4)
+	_ = bus.Publish(ctx, e2) // again
+	want := int64(len(e1) + len(e2) + len(e3) + len(e4))
+	for s := int64(1); s <= want; s++ {
+		select {
+		case e := <-got:
+			if e.Seq != pos.Seq+s {
+				t.Fatalf("got seq %d, want %d", e.Seq, pos.Seq+s)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("follower stuck before seq %d", pos.Seq+s)
+		}
+	}
+	select {
+	case e := <-got:
+		t.Fatalf("extra event %+v", e)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// Trim and reset the epoch: the follower stops with ErrEpochChanged.
+	if n, err := log.Trim(ctx, 0, 2); err != nil || n != want-2 {
+		t.Fatalf("trim: %d, %v", n, err)
+	}
+	if old, _ := log.Oldest(ctx); old != pos.Seq+want-1 {
+		t.Fatalf("oldest after trim = %d", old)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE event_seq SET epoch = 'new'`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != feed.ErrEpochChanged {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("follower did not notice the new epoch")
+	}
+}
