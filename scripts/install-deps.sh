@@ -28,6 +28,8 @@ need nats-server /usr/sbin/nats-server
 need redis-server /usr/bin/redis-server # the shared tile cache's tests start their own
 if [ "${CITYTWIN_NO_BROWSER:-}" != 1 ]; then
   need chromium /usr/bin/chromium
+  # a CJK font, so that the browser tests' screenshots show the zh-CN UI
+  need fonts-wqy-microhei /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 fi
 command -v node >/dev/null || want+=(nodejs npm)
 

@@ -102,7 +102,9 @@ func TestServeWS(t *testing.T) {
 		if err == nil || resp == nil || resp.StatusCode != tc.status {
 			t.Fatalf("%s: err %v resp %v, want HTTP %d", tc.name, err, resp, tc.status)
 		}
-		var body struct{ Error struct{ Code, Message string } }
+		var body struct {
+			Error struct{ Code, Message string }
+		}
 		if json.NewDecoder(resp.Body).Decode(&body) != nil || body.Error.Code != "unauthorized" {
 			t.Errorf("%s: body = %+v", tc.name, body)
 		}

@@ -24,6 +24,7 @@ export function lines(g: any): number[][][] {
 export function pointOf(x: any): [number, number] | null {
   if (!x) return null;
   if (typeof x.lon === 'number' && typeof x.lat === 'number') return [x.lon, x.lat];
+  if (Array.isArray(x.point) && typeof x.point[0] === 'number') return [x.point[0], x.point[1]];
   const g = x.geometry || (x.type === 'Point' ? x : null);
   if (g && g.type === 'Point') return [g.coordinates[0], g.coordinates[1]];
   if (Array.isArray(x.coordinates) && typeof x.coordinates[0] === 'number') return [x.coordinates[0], x.coordinates[1]];
@@ -53,8 +54,8 @@ export function itemsOf(x: any, ...keys: string[]): any[] {
   if (!x) return [];
   if (Array.isArray(x)) return x;
   if (x.type === 'FeatureCollection') return x.features || [];
-  for (const k of keys) {
-    if (x[k] !== undefined) return itemsOf(x[k]);
+  for (const k of [...keys, 'items', 'features']) {
+    if (x[k] !== undefined && x[k] !== null) return itemsOf(x[k]);
   }
   return [];
 }
@@ -68,6 +69,7 @@ export function idOf(x: any): string {
 
 export interface Isolation {
   valves: any[];
+  inoperable: any[];
   pipes: any[];
   nodes: any[];
   buildings: any[];
@@ -77,8 +79,9 @@ export interface Isolation {
 export function parseIsolation(x: any): Isolation {
   return {
     valves: itemsOf(x, 'valves', 'valves_to_close', 'close_valves'),
-    pipes: itemsOf(x, 'pipes', 'affected_pipes', 'pipes_out', 'isolated_pipes'),
-    nodes: itemsOf(x, 'nodes', 'affected_nodes', 'isolated_nodes'),
+    inoperable: itemsOf(x, 'inoperable_valves'),
+    pipes: itemsOf(x, 'lost_pipes', 'pipes', 'segment_pipes', 'affected_pipes'),
+    nodes: itemsOf(x, 'lost_nodes', 'nodes', 'segment_nodes', 'affected_nodes'),
     buildings: itemsOf(x, 'buildings', 'affected_buildings'),
     raw: x,
   };

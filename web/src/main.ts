@@ -67,10 +67,12 @@ class CityTwin {
   registry: LayerInfo[] = [];
   byName = new Map<string, LayerInfo>();
   styleLoaded = false;
+  styleJSON: any = null;
   styleError = '';
   // visibility of registry layers (style layers) and deck layers
   visible = new Map<string, boolean>();
   filters = new Map<string, Set<string>>(); // layer -> hidden values of color_by
+  legendOpen = new Set<string>(['buildings', 'pipes', 'project_sites']);
   groundLifted = false;
   exaggeration = 8;
   pipes = new Map<string, Feature>();
@@ -173,6 +175,7 @@ class CityTwin {
           if (!this.visible.has(l.name)) this.visible.set(l.name, true);
         }
         this.renderLayerPanel();
+        if (this.styleJSON) this.stylePalettes(this.styleJSON);
         this.applyStyleState();
         this.loadInfra();
         if (hash.sel) this.select(hash.sel.layer, hash.sel.id);
@@ -198,6 +201,7 @@ class CityTwin {
           if (!this.visible.has(l.name)) this.visible.set(l.name, true);
         }
         this.renderLayerPanel();
+        if (this.styleJSON) this.stylePalettes(this.styleJSON);
         this.applyStyleState();
       })
       .catch(() => window.setTimeout(() => this.retryRegistry(), 5000));
@@ -216,6 +220,8 @@ class CityTwin {
       this.map.setStyle(style, { diff: false });
       this.map.once('style.load', () => {
         this.styleLoaded = true;
+        this.styleJSON = style;
+        this.stylePalettes(style);
         this.originalFilters.clear();
         this.originalPaint.clear();
         this.applyStyleState();
@@ -233,6 +239,36 @@ class CityTwin {
   }
 
   // ---------- the map's style: visibility, filters, ground, highlights ----------
+
+  // stylePalettes fills in the colour, colour-by attribute and palette of the
+  // layers whose description lacks them (a registry read from the OGC
+  // collections) from the style's "match" expressions, so that the legend
+  // shows the colours the map draws.
+  private stylePalettes(style: any): void {
+    let changed = false;
+    for (const l of style.layers || []) {
+      const info = this.byName.get(l['source-layer']);
+      if (!info || (info.style.palette && Object.keys(info.style.palette).length)) continue;
+      const paint = l.paint || {};
+      const c = paint['fill-extrusion-color'] ?? paint['fill-color'] ?? paint['line-color'] ?? paint['circle-color'];
+      if (Array.isArray(c) && c[0] === 'match' && Array.isArray(c[1]) && c[1][0] === 'get') {
+        const palette: Record<string, string> = {};
+        for (let i = 2; i + 1 < c.length; i += 2) {
+          const keys = Array.isArray(c[i]) ? c[i] : [c[i]];
+          for (const k of keys) palette[String(k)] = String(c[i + 1]);
+        }
+        info.style = { ...info.style, color: String(c[c.length - 1]), color_by: c[1][1], palette };
+        changed = true;
+      } else if (typeof c === 'string' && (!info.style.color || info.style.color === '#9aa5b8')) {
+        info.style = { ...info.style, color: c };
+        changed = true;
+      }
+    }
+    if (changed) {
+      this.renderLayerPanel();
+      this.updateDeck();
+    }
+  }
 
   // styleLayersOf lists the ids of the style layers drawing a registry layer.
   styleLayersOf(name: string): string[] {
@@ -262,7 +298,8 @@ class CityTwin {
       }
       let vis = this.visible.get(sl) !== false;
       // the 3D pipes replace the flat ones while they are shown
-      if ((sl === 'pipes' && this.visible.get('pipes3d') && this.visible.get('pipes') !== false) ) vis = false;
+      if (sl === 'pipes' && this.visible.get('pipes3d')) vis = false;
+      if (sl === 'network_nodes' && this.visible.get('nodes3d') && this.groundLifted) vis = false;
       this.map.setLayoutProperty(l.id, 'visibility', vis ? 'visible' : 'none');
       if (!this.originalFilters.has(l.id)) this.originalFilters.set(l.id, (l as any).filter ?? null);
       const info = this.byName.get(sl);
@@ -865,6 +902,7 @@ class CityTwin {
         list(t('valvesToClose'), iso.valves, 'iso-valves'),
         list(t('pipesOut'), iso.pipes, 'iso-pipes'),
         list(t('buildingsOut'), iso.buildings, 'iso-buildings'),
+        iso.inoperable.length ? list(t('inoperable'), iso.inoperable, 'iso-inoperable') : null,
         iso.nodes.length ? list(t('nodesOut'), iso.nodes, 'iso-nodes') : null,
         h('button', { onclick: () => this.clearIsolation(), text: t('clear') }),
       ));
@@ -1103,7 +1141,10 @@ class CityTwin {
         item.querySelector('input')!.addEventListener('change', (e) => this.setFilter(name, v, !(e.target as HTMLInputElement).checked));
         return item;
       }));
-      row.append(legend);
+      const open = this.legendOpen.has(name);
+      const det = h('details', { class: 'legend-box', open }, h('summary', { text: `${t('legend')} · ${t('filter')}` }), legend) as HTMLDetailsElement;
+      det.addEventListener('toggle', () => (det.open ? this.legendOpen.add(name) : this.legendOpen.delete(name)));
+      row.append(det);
     }
     return row;
   }
@@ -1152,12 +1193,15 @@ class CityTwin {
         ul.replaceChildren(...(items.length ? items.map((r: any) => {
           const p = r.properties || r;
           const pt = pointOf(r) || pointOf(p);
+          const bb: number[] | undefined = r.bbox;
           const layer = p.layer || r.layer;
           const id = String(p.id ?? r.id);
           return h('li', { class: 'search-hit', 'data-layer': layer, 'data-id': id,
             onclick: () => {
               ul.hidden = true;
-              if (pt) this.map.flyTo({ center: pt, zoom: Math.max(this.map.getZoom(), 17), duration: 1200 });
+              if (bb && bb.length === 4 && (bb[2] - bb[0] > 0.002 || bb[3] - bb[1] > 0.002)) {
+                this.map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: 80, duration: 1200, pitch: this.map.getPitch(), bearing: this.map.getBearing() });
+              } else if (pt) this.map.flyTo({ center: pt, zoom: Math.max(this.map.getZoom(), 17.5), duration: 1200 });
               this.select(layer, id);
             } },
           h('b', { text: p.name || id }), ' ', h('span', { class: 'muted small', text: `${layerTitle(this.byName.get(layer), layer)} · ${id}` }));
