@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/citytwin/citytwin/importers/csv"
 	"github.com/citytwin/citytwin/importers/epanet"
 	"github.com/citytwin/citytwin/importers/geojson"
 	"github.com/citytwin/citytwin/importers/osm"
+	"github.com/citytwin/citytwin/importers/shapefile"
 	"github.com/citytwin/citytwin/importers/swmm"
 	"github.com/citytwin/citytwin/internal/errs"
 )
@@ -152,6 +154,22 @@ func open(ctx context.Context, file string, opts Options, counted *atomic.Int64)
 			return nil, err
 		}
 		in.scanner, in.layers = s, osm.Layers
+	case "shapefile":
+		s, err := shapefile.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		in.scanner, in.crs = s, s.PRJ
+	case "csv":
+		r, err := openFile()
+		if err != nil {
+			return nil, err
+		}
+		s, err := csv.NewScanner(r, base)
+		if err != nil {
+			return nil, err
+		}
+		in.scanner = s
 	case "epanet", "swmm":
 		r, err := openFile()
 		if err != nil {

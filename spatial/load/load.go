@@ -282,7 +282,10 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		b := src.bounds[l.Name]
 		// The bound of the geometries the upsert replaces.
 		var ob struct{ x0, y0, x1, y1 *float64 }
-		where, args := l.Where(2)
+		where, args := "TRUE", []any(nil)
+		if l.User {
+			where, args = "t.layer = $2", []any{l.Name}
+		}
 		q := fmt.Sprintf(`SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(t.geom) e FROM %s t
 			JOIN ct_stage s ON s.layer = $1 AND t.source = s.source AND t.source_id = s.source_id WHERE %s) x`, l.TableIdent(), where)
 		if err := tx.QueryRow(ctx, q, append([]any{l.Name}, args...)...).Scan(&ob.x0, &ob.y0, &ob.x1, &ob.y1); err != nil {
@@ -392,21 +395,21 @@ func upsertError(l *spatial.Layer, err error) error {
 
 // copySource feeds checked rows to COPY and collects the rest of the result.
 type copySource struct {
-	ch     <-chan doneBatch
-	ctx    context.Context
-	res    *Result
-	opts   *Options
-	read   *atomic.Int64
-	staged *atomic.Int64
-	bounds map[string]orb.Bound
-	counts map[string]int64
-	seen   map[uint64]struct{}
+	ch      <-chan doneBatch
+	ctx     context.Context
+	res     *Result
+	opts    *Options
+	read    *atomic.Int64
+	staged  *atomic.Int64
+	bounds  map[string]orb.Bound
+	counts  map[string]int64
+	seen    map[uint64]struct{}
 	dupes   bool
 	err     error
 	stopped bool
-	cur    [][]any
-	i      int
-	last   time.Time
+	cur     [][]any
+	i       int
+	last    time.Time
 }
 
 func (s *copySource) Next() bool {
@@ -550,6 +553,7 @@ func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
 			reject(r, errors.New("no source id"))
 			continue
 		}
+		snapEdges(geoms[i])
 		g, repaired, err := w.checker.Check(l, geoms[i])
 		if err != nil {
 			reject(r, err)
@@ -671,4 +675,48 @@ func tableColumns(ctx context.Context, tx pgx.Tx, table string) (map[string]stri
 		}
 	}
 	return defaults, has3D, rows.Err()
+}
+
+// snapEdges moves coordinates a rounding error beyond ±180° or ±90° onto the
+// edge (files written through projections carry such noise).
+func snapEdges(g orb.Geometry) {
+	fix := func(ps []orb.Point) {
+		for i, p := range ps {
+			for k, lim := range [2]float64{180, 90} {
+				if v := p[k]; v > lim && v < lim+1e-9 {
+					ps[i][k] = lim
+				} else if v < -lim && v > -lim-1e-9 {
+					ps[i][k] = -lim
+				}
+			}
+		}
+	}
+	switch g := g.(type) {
+	case orb.Point:
+		// A point is a value: nothing to fix in place at this size of noise.
+	case orb.MultiPoint:
+		fix(g)
+	case orb.LineString:
+		fix(g)
+	case orb.Ring:
+		fix(g)
+	case orb.MultiLineString:
+		for _, ls := range g {
+			fix(ls)
+		}
+	case orb.Polygon:
+		for _, r := range g {
+			fix(r)
+		}
+	case orb.MultiPolygon:
+		for _, p := range g {
+			for _, r := range p {
+				fix(r)
+			}
+		}
+	case orb.Collection:
+		for _, x := range g {
+			snapEdges(x)
+		}
+	}
 }

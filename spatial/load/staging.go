@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/wkb"
+	"github.com/paulmach/orb/planar"
+	h3 "github.com/uber/h3-go/v4"
 
 	"github.com/citytwin/citytwin/internal/errs"
 	"github.com/citytwin/citytwin/spatial"
@@ -117,7 +119,7 @@ func (st *staging) row(l *spatial.Layer, r *Record, g orb.Geometry, g3 []byte) (
 	if len(g3) > 0 {
 		vals[7] = g3
 	}
-	cells := spatial.CoverCells(g, spatial.CoverRes)
+	cells := cover(g)
 	ci := make([]int64, len(cells))
 	for i, c := range cells {
 		ci[i] = int64(c)
@@ -303,4 +305,47 @@ func (st *staging) upsertSQL(l *spatial.Layer, defaults map[string]string, has3D
 	RETURNING t.id, t.source, t.source_id, (t.xmax = 0) AS ins)
 INSERT INTO ct_ids (layer, id, source, source_id, ins) SELECT $1, id, source, source_id, ins FROM up`,
 		l.TableIdent(), strings.Join(cols, ", "), strings.Join(sel, ", "), conflict, strings.Join(set, ", "))
+}
+
+// MaxCover bounds the H3 cover cells of one feature. A feature that would
+// need more (a country at resolution 10 needs millions) gets no cover
+// cells: its bbox and geometry still answer spatial queries.
+const MaxCover = 100_000
+
+// cover returns g's cover cells at spatial.CoverRes, or nil when the
+// feature is too large to cover.
+func cover(g orb.Geometry) []uint64 {
+	b := g.Bound()
+	if b.Max[0]-b.Min[0] > 0.01 || b.Max[1]-b.Min[1] > 0.01 {
+		// Estimate: the bound's area over a cell's, and the cells along the
+		// boundary (the cover samples it at a third of a cell edge).
+		lat := (b.Max[1] + b.Min[1]) / 2 * math.Pi / 180
+		w := (b.Max[0] - b.Min[0]) * 111_320 * math.Cos(lat)
+		h := (b.Max[1] - b.Min[1]) * 110_540
+		edge := h3.HexagonEdgeLengthAvgM(spatial.CoverRes)
+		if w*h/h3.HexagonAreaAvgM2(spatial.CoverRes) > MaxCover || planar.Length(boundary(g))*111_000*3/edge > 4*MaxCover {
+			return nil
+		}
+	}
+	return spatial.CoverCells(g, spatial.CoverRes)
+}
+
+func boundary(g orb.Geometry) orb.Geometry {
+	switch g := g.(type) {
+	case orb.Polygon:
+		mls := make(orb.MultiLineString, len(g))
+		for i, r := range g {
+			mls[i] = orb.LineString(r)
+		}
+		return mls
+	case orb.MultiPolygon:
+		var mls orb.MultiLineString
+		for _, p := range g {
+			for _, r := range p {
+				mls = append(mls, orb.LineString(r))
+			}
+		}
+		return mls
+	}
+	return g
 }

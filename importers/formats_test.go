@@ -1,0 +1,165 @@
+package importers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/citytwin/citytwin/importers"
+)
+
+func gbk(tb testing.TB, s string) []byte {
+	tb.Helper()
+	b, err := simplifiedchinese.GBK.NewEncoder().Bytes([]byte(s))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func TestCSVGBKPoints(t *testing.T) {
+	s := MustOpenStore(t)
+	content := "编号,名称,经度,纬度,状态\nP1,长安街灯杆一号,116.3975,39.9087,ok\nP2,西单路口灯杆,116.3740,39.9070,fault\n"
+	f := filepath.Join(t.TempDir(), "poles.csv")
+	if err := os.WriteFile(f, gbk(t, content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := importers.Run(context.Background(), s, nil, importers.Options{Files: []string{f}, Layer: "smart_poles",
+		IDField: "编号", Map: map[string]string{"名称": "name", "状态": "status"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Inserted != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	var name, status string
+	if err := s.Pool.QueryRow(context.Background(), `SELECT name, status FROM smart_poles WHERE source_id = 'P2'`).Scan(&name, &status); err != nil {
+		t.Fatal(err)
+	}
+	if name != "西单路口灯杆" || status != "fault" {
+		t.Fatalf("P2: %q %q", name, status)
+	}
+}
+
+func TestCSVWKTAndBadRows(t *testing.T) {
+	s := MustOpenStore(t)
+	f := writeFile(t, "sites.csv", "id;name;wkt;stage\n"+
+		"s1;Metro depot;POLYGON((116.39 39.90,116.40 39.90,116.40 39.91,116.39 39.91,116.39 39.90));planned\n"+
+		"s2;Bad;POLYGON((116.39 39.90;planned\n"+
+		"s3;Bad stage;POINT(116.39 39.90);someday\n")
+	rep, err := importers.Run(context.Background(), s, nil, importers.Options{Files: []string{f}, Layer: "project_sites", SkipInvalid: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Inserted != 1 || rep.Rejected != 2 || rep.Rejections[0].Record != 2 || rep.Rejections[1].Record != 3 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+// writeGBKShapefile writes a point shapefile whose DBF holds GBK text.
+func writeGBKShapefile(tb testing.TB, dir string, names []string, pts [][2]float64) string {
+	tb.Helper()
+	var shp bytes.Buffer
+	le, be := binary.LittleEndian, binary.BigEndian
+	hdr := make([]byte, 100)
+	be.PutUint32(hdr[0:], 9994)
+	be.PutUint32(hdr[24:], uint32((100+len(pts)*28)/2))
+	le.PutUint32(hdr[28:], 1000)
+	le.PutUint32(hdr[32:], 1)
+	shp.Write(hdr)
+	for i, p := range pts {
+		rec := make([]byte, 28)
+		be.PutUint32(rec[0:], uint32(i+1))
+		be.PutUint32(rec[4:], 10)
+		le.PutUint32(rec[8:], 1)
+		le.PutUint64(rec[12:], math.Float64bits(p[0]))
+		le.PutUint64(rec[20:], math.Float64bits(p[1]))
+		shp.Write(rec)
+	}
+	// DBF: fields NAME C(40), FLOORS N(4,0).
+	var dbf bytes.Buffer
+	h := make([]byte, 32)
+	h[0] = 3
+	le.PutUint32(h[4:], uint32(len(pts)))
+	le.PutUint16(h[8:], 32+2*32+1)
+	le.PutUint16(h[10:], 1+40+4)
+	h[29] = 0x4D
+	dbf.Write(h)
+	for _, fd := range []struct {
+		name string
+		typ  byte
+		n    byte
+	}{{"NAME", 'C', 40}, {"FLOORS", 'N', 4}} {
+		d := make([]byte, 32)
+		copy(d, fd.name)
+		d[11], d[16] = fd.typ, fd.n
+		dbf.Write(d)
+	}
+	dbf.WriteByte(0x0D)
+	for i, n := range names {
+		dbf.WriteByte(' ')
+		b := append(gbk(tb, n), bytes.Repeat([]byte(" "), 40)...)
+		dbf.Write(b[:40])
+		dbf.WriteString("   " + string(rune('1'+i)))
+	}
+	dbf.WriteByte(0x1A)
+	base := filepath.Join(dir, "楼")
+	for ext, b := range map[string][]byte{".shp": shp.Bytes(), ".dbf": dbf.Bytes(), ".cpg": []byte("GBK"),
+		".prj": []byte(`GEOGCS["China Geodetic Coordinate System 2000",DATUM["China_2000",SPHEROID["CGCS2000",6378137,298.257222101]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]`)} {
+		if err := os.WriteFile(base+ext, b, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return base + ".shp"
+}
+
+func TestShapefileGBK(t *testing.T) {
+	s := MustOpenStore(t)
+	dir := t.TempDir()
+	writeGBKShapefile(t, dir, []string{"国贸大厦", "中关村创业大街"}, [][2]float64{{116.46, 39.91}, {116.31, 39.98}})
+	// A folder with one shapefile; the points go to a new user layer.
+	rep, err := importers.Run(context.Background(), s, nil, importers.Options{Files: []string{dir}, Layer: "landmarks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Inserted != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	var name string
+	var floors float64
+	if err := s.Pool.QueryRow(context.Background(), `SELECT props->>'NAME', (props->>'FLOORS')::float FROM user_features WHERE layer = 'landmarks' AND source_id = '2'`).Scan(&name, &floors); err != nil {
+		t.Fatal(err)
+	}
+	if name != "中关村创业大街" || floors != 2 {
+		t.Fatalf("%q %v", name, floors)
+	}
+	if _, err := s.Registry.Layer("landmarks"); err != nil {
+		t.Fatal("the new layer is not in the registry")
+	}
+}
+
+func TestNaturalEarth(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	if _, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{sharedData(t, "shapefile/naturalearth_lowres")}, Layer: "countries", IDField: "name"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM user_features WHERE layer = 'countries'`); n != 177 {
+		t.Errorf("%d countries", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM user_features WHERE layer = 'countries' AND source_id = 'China' AND props->>'iso_a3' = 'CHN'`); n != 1 {
+		t.Errorf("China: %d", n)
+	}
+	if _, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{sharedData(t, "shapefile/naturalearth_cities/naturalearth_cities.shp")}, Layer: "cities"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM user_features WHERE layer = 'cities'`); n != 243 {
+		t.Errorf("%d cities", n)
+	}
+}
