@@ -300,8 +300,10 @@ func (p *prepared) columns(l *Layer, n int) (cols []string, exprs []string, args
 	for _, a := range l.Attributes {
 		cols = append(cols, pgx.Identifier{a.Name}.Sanitize())
 		v, ok := p.f.Attrs[a.Name]
-		if !ok {
-			v = nil
+		if !ok || v == nil {
+			// An attribute not given takes the column's default.
+			exprs = append(exprs, "DEFAULT")
+			continue
 		}
 		exprs = append(exprs, fmt.Sprintf("$%d::%s", n, sqlType(a.Type)))
 		args = append(args, v)
