@@ -27,3 +27,6 @@ bench: bench-import bench-tiles bench-api bench-live
 
 clean:
 	rm -rf bin web/dist
+
+bench-tiles:
+	scripts/bench-tiles.sh

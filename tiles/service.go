@@ -1,6 +1,8 @@
 package tiles
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -301,7 +303,20 @@ func (s *Service) render(ctx context.Context, k Key) ([]byte, error) {
 			return nil, err
 		}
 	}
-	b, err := am.Encode(ctx, slippy.Tile{Z: slippy.Zoom(k.Z), X: uint(k.X), Y: uint(k.Y)}, nil)
+	// This is what atlas.Map.Encode does for an MVT provider (one
+	// MVTForLayers query, every layer's ST_AsMVT concatenated), except its
+	// gzip at the default level, which costs more than the query on dense
+	// tiles: the tile is gzipped here at BestSpeed, once, for the cache.
+	layers := make([]provider.Layer, len(am.Layers))
+	for i := range am.Layers {
+		layers[i] = provider.Layer{Name: am.Layers[i].ProviderLayerName, MVTName: am.Layers[i].MVTName()}
+	}
+	ptile := provider.NewTile(slippy.Zoom(k.Z), uint(k.X), uint(k.Y), uint(am.TileBuffer), uint(am.SRID))
+	raw, err := am.MVTProvider().MVTForLayers(ctx, ptile, nil, layers)
+	var b []byte
+	if err == nil && len(raw) > 0 {
+		b, err = gzipBytes(raw)
+	}
 	s.m.render.WithLabelValues(k.Map).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {
@@ -317,6 +332,27 @@ func (s *Service) render(ctx context.Context, k Key) ([]byte, error) {
 		return nil, nil
 	}
 	return b, nil
+}
+
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return w
+}}
+
+// gzipBytes compresses b at gzip.BestSpeed.
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(b)/3 + 64)
+	w := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(w)
+	w.Reset(&buf)
+	if _, err := w.Write(b); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // ensureHexCells stores the outlines of the H3 cells that tile z/x/y of the
