@@ -173,7 +173,9 @@ func load(tb testing.TB, clients, total, items int, fn func(i int) error) runRes
 	return runResult{p50: lat[len(lat)/2], p99: lat[min(len(lat)-1, len(lat)*99/100)], rate: float64(total) / el.Seconds()}
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64)
+}
 
 // BenchmarkTilesCompare prints, for 1, 10 and 64 clients over the distinct
 // tiles of realistic viewports (z12-z16) of the dense district: (a) the bare
