@@ -487,7 +487,8 @@ func (g *Graph) Isolate(id int64) (*Isolation, error) {
 	an, ap := g.flood(allSources, nil, Connected, nil, skip, shutN, shutP)
 	out.LostPipes, out.LostNodes = []int64{}, []int64{}
 	for i := range bp {
-		if bp[i] && !ap[i] {
+		// A link valve that is shut is a barrier, not a pipe losing supply.
+		if bp[i] && !ap[i] && !shutP[i] {
 			out.LostPipes = append(out.LostPipes, g.Pipes[i].ID)
 		}
 	}
