@@ -286,6 +286,17 @@ func TestEditedFeatureIsFreshInNextTile(t *testing.T) {
 		u, tz := tileURL(a, "base", "", centre, z)
 		getTile(t, u, "", tz)
 	}
+	// an edit through the feature API (OGC API - Features, merge patch)
+	op := apptest.Key(t, a, auth.Operator)
+	getTile(t, url, "", tl)
+	resp, b := apptest.DoJSON(t, "PATCH", fmt.Sprintf("%s/ogc/collections/buildings/items/%d", a.URL(), id), op, `{"properties": {"height_m": 77}}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("PATCH: %d %s", resp.StatusCode, b)
+	}
+	resp, fcs = getTile(t, url, "", tl)
+	if f := featureByID(fcs["buildings"], id); resp.Header.Get("X-Tile-Cache") != "miss" || f.Properties["height_m"] != 77.0 {
+		t.Fatalf("after the API edit: %s %v", resp.Header.Get("X-Tile-Cache"), f.Properties)
+	}
 	if _, err := a.Pool.Exec(ctx, `UPDATE buildings SET height_m = 7 WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
@@ -457,5 +468,68 @@ func TestPurgeByBBox(t *testing.T) {
 		if _, _, where := apptest.ErrorBody(t, b); !strings.HasPrefix(where, tc.where) {
 			t.Fatalf("%s: where %q, want %q", tc.body, where, tc.where)
 		}
+	}
+}
+
+func TestNoStaleTileUnderConcurrentReads(t *testing.T) {
+	a := apptest.MustRun(t, func(c *config.Config) { c.PublicReads = true })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g := square(centre, 0.0004)
+	id := insertBuilding(t, a.Pool, g, "residential", 1, 1, "A", "")
+	url, tl := tileURL(a, "base", "buildings", centre, 15)
+	done := make(chan struct{})
+	for i := 0; i < 4; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	for v := 2; v <= 12; v++ {
+		if _, err := a.Pool.Exec(ctx, `UPDATE buildings SET height_m = $2 WHERE id = $1`, id, v); err != nil {
+			t.Fatal(err)
+		}
+		a.Store.Changed(ctx, spatial.Change{Layer: "buildings", IDs: []int64{id}, Bound: g.Bound()})
+		_, fcs := getTile(t, url, "", tl)
+		if f := featureByID(fcs["buildings"], id); f == nil || f.Properties["height_m"] != float64(v) {
+			t.Fatalf("write %d returned, next tile has %v", v, f)
+		}
+	}
+	cancel()
+	for i := 0; i < 4; i++ {
+		<-done
+	}
+}
+
+func TestUserLayerInBaseMap(t *testing.T) {
+	a := apptest.MustRun(t, func(c *config.Config) { c.PublicReads = true })
+	ctx := context.Background()
+	tx, err := a.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := spatial.EnsureUserLayer(ctx, tx, a.Registry, "trees", "Trees", "Point")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := tx.QueryRow(ctx, `INSERT INTO user_features (layer, geom) VALUES ('trees', ST_SetSRID(ST_MakePoint($1, $2), 4326)) RETURNING id`,
+		centre[0], centre[1]).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Registry.Add(l)
+	a.Store.Changed(ctx, spatial.Change{Layer: "trees", IDs: []int64{id}, Bound: orb.Bound{Min: centre, Max: centre}})
+	url, tl := tileURL(a, "base", "trees", centre, 15)
+	_, fcs := getTile(t, url, "", tl)
+	if featureByID(fcs["trees"], id) == nil {
+		t.Fatalf("user layer feature missing: %v", keys(fcs))
 	}
 }
