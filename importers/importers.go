@@ -41,9 +41,11 @@ type Options struct {
 
 // Progress tells how far an import is.
 type Progress struct {
-	Read, Written         int64
-	Stage                 string
-	BytesDone, BytesTotal int64
+	Read       int64  `json:"read"`
+	Written    int64  `json:"written"`
+	Stage      string `json:"stage"`
+	BytesDone  int64  `json:"bytes_done"`
+	BytesTotal int64  `json:"bytes_total"`
 }
 
 // Report tells what an import did.

@@ -28,6 +28,7 @@ func (a *App) wire(ctx context.Context) error {
 		// wire: scenes
 		a.wireScenes,
 		// wire: importers
+		a.wireImporters,
 		// wire: samples
 		// wire: web
 		a.wireWeb,
