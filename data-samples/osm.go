@@ -471,7 +471,7 @@ func generateAlongRoads(ctx context.Context, env Env, source, dir string, seed u
 			}
 			if camera {
 				heading := math.Mod(math.Atan2(dir[0], dir[1])*180/math.Pi+360, 360)
-				files["cameras"].add("CAM-"+id[3:], pp, map[string]any{"name": name, "pole": id, "direction_deg": math.Round(heading), "fov_deg": 70.0, "range_m": 100.0, "status": "ok"})
+				files["cameras"].add("CAM-"+id[3:], pp, map[string]any{"name": name, "pole": id, "direction_deg": math.Mod(math.Round(heading), 360), "fov_deg": 70.0, "range_m": 100.0, "status": "ok"})
 			}
 			np++
 			t += 30 + rng.Float64()*10
