@@ -30,3 +30,9 @@ clean:
 
 bench-tiles:
 	scripts/bench-tiles.sh
+
+bench-live:
+	bash scripts/bench-live.sh
+
+bench-import:
+	bash scripts/bench-import.sh

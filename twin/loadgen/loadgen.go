@@ -1,0 +1,552 @@
+// Package loadgen is the live twin's load generator for make bench-live: it
+// registers N devices on a running citytwin server, opens M websocket
+// clients subscribed to viewports over them, publishes observations through
+// HTTP (as a gateway, in batches) and MQTT (as a gateway, one telemetry
+// message per reading) at a target rate, and measures what the clients get:
+// ingest-to-client latency (observation time to delta receipt), messages
+// lost (a client whose last state of a device in its viewport is not the
+// last reading sent), sustained observations/s, and the server's peak RSS.
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
+)
+
+// Config of a run.
+type Config struct {
+	URL      string // http://host:port of the server
+	MQTT     string // host:port of its broker; empty: HTTP only
+	AdminKey string // registers devices, publishes as gateway
+	Devices  int
+	Clients  int
+	Rate     float64 // observations/s in total
+	// HTTPShare is the part of the rate sent over HTTP (the rest over MQTT).
+	HTTPShare float64
+	Duration  time.Duration
+	// Drain is how long clients may take to receive the last readings.
+	Drain time.Duration
+	// PID of the server, for its peak RSS (0: not measured).
+	PID    int
+	Logger *slog.Logger
+	// BBox where devices are placed: [w,s,e,n].
+	BBox [4]float64
+}
+
+// Result of a run.
+type Result struct {
+	Sent, Accepted, Rejected int64
+	Seconds                  float64
+	ObsPerSec                float64
+	Deltas                   int64
+	P50, P99, Max            time.Duration
+	Lost                     int64 // (client, device) pairs whose last reading never arrived
+	Pairs                    int64
+	PeakRSSKB                int64
+	ClientsConnected         int
+}
+
+const metric = "pm10" // env metric without an alarm rule, range 0..3000
+
+type device struct {
+	id  string
+	lon float64
+	lat float64
+	mu  sync.Mutex
+	// last observation time sent (µs) and how many.
+	last int64
+}
+
+// next returns a fresh observation time for d (unique per device).
+func (d *device) next() int64 {
+	t := time.Now().UnixMicro()
+	d.mu.Lock()
+	if t <= d.last {
+		t = d.last + 1
+	}
+	d.last = t
+	d.mu.Unlock()
+	return t
+}
+
+// Run runs the load and returns its figures.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	log := cfg.Logger
+	devs := make([]*device, cfg.Devices)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	w, s, e, n := cfg.BBox[0], cfg.BBox[1], cfg.BBox[2], cfg.BBox[3]
+	for i := range devs {
+		devs[i] = &device{id: fmt.Sprintf("bench-%06d", i), lon: w + rnd.Float64()*(e-w), lat: s + rnd.Float64()*(n-s)}
+	}
+	if err := register(ctx, cfg, devs); err != nil {
+		return nil, err
+	}
+	log.Info("devices registered", "n", len(devs))
+
+	// Clients: each subscribes to a viewport about a tenth of the area wide.
+	res := &Result{}
+	var lat latencies
+	clients := make([]*wsClient, 0, cfg.Clients)
+	cctx, cancelClients := context.WithCancel(ctx)
+	defer cancelClients()
+	var cwg sync.WaitGroup
+	for i := 0; i < cfg.Clients; i++ {
+		cw, ch := (e-w)/10*(0.5+rnd.Float64()), (n-s)/10*(0.5+rnd.Float64())
+		x, y := w+rnd.Float64()*(e-w-cw), s+rnd.Float64()*(n-s-ch)
+		c, err := dialClient(cctx, cfg, []float64{x, y, x + cw, y + ch})
+		if err != nil {
+			return nil, fmt.Errorf("client %d: %w", i, err)
+		}
+		clients = append(clients, c)
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			c.read(cctx, &lat)
+		}()
+	}
+	res.ClientsConnected = len(clients)
+	log.Info("clients subscribed", "n", len(clients))
+
+	// Publishers.
+	var sent, accepted, rejected atomic.Int64
+	httpRate := cfg.Rate * cfg.HTTPShare
+	mqttRate := cfg.Rate - httpRate
+	if cfg.MQTT == "" {
+		httpRate, mqttRate = cfg.Rate, 0
+	}
+	start := time.Now()
+	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
+	defer stop()
+	var pwg sync.WaitGroup
+	var perr atomic.Value
+	if httpRate > 0 {
+		const gateways = 4
+		for g := 0; g < gateways; g++ {
+			pwg.Add(1)
+			go func(g int) {
+				defer pwg.Done()
+				if err := publishHTTP(pctx, cfg, devs, g, gateways, httpRate/gateways, &sent, &accepted, &rejected); err != nil {
+					perr.Store(err)
+				}
+			}(g)
+		}
+	}
+	if mqttRate > 0 {
+		const conns = 4
+		for g := 0; g < conns; g++ {
+			pwg.Add(1)
+			go func(g int) {
+				defer pwg.Done()
+				if err := publishMQTT(pctx, cfg, devs, g, conns, mqttRate/conns, &sent, &accepted, &rejected); err != nil {
+					perr.Store(err)
+				}
+			}(g)
+		}
+	}
+	peak := int64(0)
+	memDone := make(chan struct{})
+	go func() {
+		defer close(memDone)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := rss(cfg.PID); v > peak {
+				peak = v
+			}
+			select {
+			case <-pctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	pwg.Wait()
+	<-memDone
+	res.Seconds = time.Since(start).Seconds()
+	if err, _ := perr.Load().(error); err != nil {
+		return nil, err
+	}
+	// Let the last readings reach the clients, then compare.
+	deadline := time.Now().Add(cfg.Drain)
+	for {
+		lost, pairs := lostPairs(clients, devs)
+		res.Lost, res.Pairs = lost, pairs
+		if lost == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v := hwm(cfg.PID); v > peak {
+		peak = v
+	}
+	cancelClients()
+	for _, c := range clients {
+		c.conn.Close()
+	}
+	cwg.Wait()
+	res.Sent, res.Accepted, res.Rejected = sent.Load(), accepted.Load(), rejected.Load()
+	res.ObsPerSec = float64(res.Accepted) / res.Seconds
+	res.P50, res.P99, res.Max = lat.quantiles()
+	res.Deltas = int64(lat.n())
+	res.PeakRSSKB = peak
+	return res, nil
+}
+
+func register(ctx context.Context, cfg Config, devs []*device) error {
+	for i := 0; i < len(devs); i += 1000 {
+		var body []map[string]any
+		for _, d := range devs[i:min(i+1000, len(devs))] {
+			body = append(body, map[string]any{"id": d.id, "kind": "env", "lon": d.lon, "lat": d.lat, "interval_s": 3600})
+		}
+		b, _ := json.Marshal(body)
+		code, out, err := post(ctx, cfg.URL+"/api/v1/devices", cfg.AdminKey, "application/json", b)
+		if err != nil {
+			return err
+		}
+		if code != 201 {
+			return fmt.Errorf("POST /api/v1/devices: HTTP %d: %.300s", code, out)
+		}
+	}
+	return nil
+}
+
+var httpClient = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func post(ctx context.Context, url, key, ctype string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", ctype)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
+}
+
+// publishHTTP sends this gateway's share of the devices' readings in
+// batches, every 20 ms, at rate observations/s.
+func publishHTTP(ctx context.Context, cfg Config, devs []*device, g, gateways int, rate float64, sent, accepted, rejected *atomic.Int64) error {
+	mine := share(devs, g, gateways, 0)
+	k := 0
+	start, done := time.Now(), 0
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		// Catch up on the schedule when a request took long.
+		want := int(rate * time.Since(start).Seconds())
+		n := min(want-done, 20000)
+		done = want
+		if n <= 0 || len(mine) == 0 {
+			continue
+		}
+		var b bytes.Buffer
+		b.WriteByte('[')
+		for i := 0; i < n; i++ {
+			d := mine[k%len(mine)]
+			k++
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			ts := time.UnixMicro(d.next()).UTC().Format(time.RFC3339Nano)
+			fmt.Fprintf(&b, `{"device":%q,"time":%q,"metric":%q,"value":%d}`, d.id, ts, metric, k%3000)
+		}
+		b.WriteByte(']')
+		sent.Add(int64(n))
+		code, out, err := post(context.WithoutCancel(ctx), cfg.URL+"/api/v1/observations", cfg.AdminKey, "application/json", b.Bytes())
+		if err != nil {
+			return fmt.Errorf("POST /api/v1/observations: %w", err)
+		}
+		if code != 200 {
+			return fmt.Errorf("POST /api/v1/observations: HTTP %d: %.300s", code, out)
+		}
+		var r struct {
+			Accepted, Duplicates int64
+			Rejected             []json.RawMessage
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			return fmt.Errorf("POST /api/v1/observations: %w", err)
+		}
+		accepted.Add(r.Accepted)
+		rejected.Add(int64(len(r.Rejected)) + r.Duplicates)
+	}
+}
+
+// share is the devices of publisher g of n on the HTTP (side 0) or MQTT
+// (side 1) path: HTTP takes even devices, MQTT odd ones, so that every
+// device has one publisher and its readings stay in order.
+func share(devs []*device, g, n, side int) []*device {
+	var out []*device
+	for i, d := range devs {
+		if i%2 == side && (i/2)%n == g {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// publishMQTT publishes one telemetry message per reading (QoS 1) as a
+// gateway; a reading counts as accepted once PUBACKed (that is, stored).
+func publishMQTT(ctx context.Context, cfg Config, devs []*device, g, conns int, rate float64, sent, accepted, rejected *atomic.Int64) error {
+	mine := share(devs, g, conns, 1)
+	if len(mine) == 0 {
+		return nil
+	}
+	opts := paho.NewClientOptions().AddBroker("tcp://" + cfg.MQTT).
+		SetClientID(fmt.Sprintf("loadgen-%d-%d", os.Getpid(), g)).SetUsername("gateway").SetPassword(cfg.AdminKey).
+		SetConnectTimeout(10 * time.Second).SetMaxResumePubInFlight(1000).SetAutoReconnect(false).SetOrderMatters(false)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		return fmt.Errorf("mqtt connect %s: %v", cfg.MQTT, tok.Error())
+	}
+	defer c.Disconnect(200)
+	k := 0
+	start, done := time.Now(), 0
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	inflight := make(chan struct{}, 2000)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		want := int(rate * time.Since(start).Seconds())
+		n := want - done
+		done = want
+		for i := 0; i < n; i++ {
+			d := mine[k%len(mine)]
+			k++
+			ts := time.UnixMicro(d.next()).UTC().Format(time.RFC3339Nano)
+			payload := `{"time":"` + ts + `","values":{"` + metric + `":` + strconv.Itoa(k%3000) + `}}`
+			select {
+			case inflight <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+			sent.Add(1)
+			tok := c.Publish("citytwin/devices/"+d.id+"/telemetry", 1, false, payload)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-inflight }()
+				if tok.WaitTimeout(30*time.Second) && tok.Error() == nil {
+					accepted.Add(1)
+				} else {
+					rejected.Add(1)
+				}
+			}()
+		}
+	}
+}
+
+// wsClient is one websocket client: the devices its snapshot held and the
+// last observation time it received for each.
+type wsClient struct {
+	conn *websocket.Conn
+	mu   sync.Mutex
+	last map[string]int64 // device id → last observation time (µs) received
+}
+
+func dialClient(ctx context.Context, cfg Config, bbox []float64) (*wsClient, error) {
+	u := "ws" + strings.TrimPrefix(cfg.URL, "http") + "/ws?access_token=" + cfg.AdminKey
+	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 64 << 10}
+	conn, _, err := d.DialContext(ctx, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.WriteJSON(map[string]any{"type": "subscribe", "layers": []string{"devices"}, "bbox": bbox}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+	var snap struct {
+		Type     string
+		Entities []struct {
+			Entity string
+			Data   deviceData
+		}
+	}
+	if err := conn.ReadJSON(&snap); err != nil || snap.Type != "snapshot" {
+		conn.Close()
+		return nil, fmt.Errorf("snapshot: %v (%s)", err, snap.Type)
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	c := &wsClient{conn: conn, last: map[string]int64{}}
+	for _, e := range snap.Entities {
+		c.last[e.Data.ID] = e.Data.obsTime()
+	}
+	return c, nil
+}
+
+type deviceData struct {
+	ID     string `json:"id"`
+	Values map[string]struct {
+		Time time.Time `json:"time"`
+	} `json:"values"`
+}
+
+func (d deviceData) obsTime() int64 {
+	v, ok := d.Values[metric]
+	if !ok {
+		return 0
+	}
+	return v.Time.UnixMicro()
+}
+
+type frame struct {
+	Type  string     `json:"type"`
+	Data  deviceData `json:"data"`
+	Items []struct {
+		Type string     `json:"type"`
+		Data deviceData `json:"data"`
+	} `json:"items"`
+}
+
+func (c *wsClient) read(ctx context.Context, lat *latencies) {
+	for {
+		_, b, err := c.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		var f frame
+		if json.Unmarshal(b, &f) != nil {
+			continue
+		}
+		c.mu.Lock()
+		note := func(d deviceData) {
+			t := d.obsTime()
+			if _, ok := c.last[d.ID]; !ok || t == 0 {
+				return
+			}
+			if t > c.last[d.ID] {
+				c.last[d.ID] = t
+			}
+			lat.add(now.Sub(time.UnixMicro(t)))
+		}
+		if f.Type == "delta" {
+			note(f.Data)
+		}
+		for _, it := range f.Items {
+			if it.Type == "delta" {
+				note(it.Data)
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// lostPairs counts (client, device) pairs in a client's viewport whose last
+// reading sent has not arrived.
+func lostPairs(clients []*wsClient, devs []*device) (lost, pairs int64) {
+	last := map[string]int64{}
+	for _, d := range devs {
+		d.mu.Lock()
+		last[d.id] = d.last
+		d.mu.Unlock()
+	}
+	for _, c := range clients {
+		c.mu.Lock()
+		for id, t := range c.last {
+			pairs++
+			if want := last[id]; want != 0 && t < want {
+				lost++
+			}
+		}
+		c.mu.Unlock()
+	}
+	return lost, pairs
+}
+
+// latencies keeps a reservoir of samples.
+type latencies struct {
+	mu    sync.Mutex
+	count int
+	s     []time.Duration
+	rnd   *rand.Rand
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rnd == nil {
+		l.rnd = rand.New(rand.NewPCG(3, 4))
+	}
+	l.count++
+	const max = 1 << 20
+	if len(l.s) < max {
+		l.s = append(l.s, d)
+	} else if j := l.rnd.IntN(l.count); j < max {
+		l.s[j] = d
+	}
+}
+
+func (l *latencies) n() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.count
+}
+
+func (l *latencies) quantiles() (p50, p99, mx time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.s) == 0 {
+		return 0, 0, 0
+	}
+	sort.Slice(l.s, func(i, j int) bool { return l.s[i] < l.s[j] })
+	q := func(p float64) time.Duration { return l.s[int(math.Min(float64(len(l.s)-1), p*float64(len(l.s))))] }
+	return q(0.50), q(0.99), l.s[len(l.s)-1]
+}
+
+// rss and hwm read the server's resident and peak resident memory (KiB).
+func rss(pid int) int64 { return procStatus(pid, "VmRSS:") }
+func hwm(pid int) int64 { return procStatus(pid, "VmHWM:") }
+
+func procStatus(pid int, key string) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, key) {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				v, _ := strconv.ParseInt(f[1], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
