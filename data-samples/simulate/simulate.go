@@ -114,6 +114,7 @@ type Simulator struct {
 	Stats   Stats
 
 	realStart time.Time
+	live      bool // simulated time is the clock's
 
 	mu     sync.Mutex // guards faults and overrides
 	faults []activeFault
@@ -136,6 +137,7 @@ type dev struct {
 
 type activeFault struct {
 	Fault
+	info   *FaultInfo
 	at     time.Time // simulated time it starts
 	target *dev
 	// devices the fault acts on, with a weight (1 at the centre)
@@ -199,6 +201,12 @@ func New(devices []Device, pub Publisher, opts Options) (*Simulator, error) {
 	if len(s.devices) == 0 {
 		return nil, errors.New("simulate: no devices to simulate")
 	}
+	if s.opts.Start.IsZero() {
+		s.opts.Start, s.live = time.Now(), true
+	}
+	for _, f := range s.opts.Faults {
+		s.inject(f, s.opts.Start.Add(f.Delay))
+	}
 	return s, nil
 }
 
@@ -209,7 +217,7 @@ func (s *Simulator) Devices() int { return len(s.devices) }
 // from Start until it catches up with the clock, then with it.
 func (s *Simulator) now() time.Time {
 	real := time.Now()
-	if s.opts.Start.IsZero() {
+	if s.live || s.realStart.IsZero() {
 		return real
 	}
 	t := s.opts.Start.Add(time.Duration(float64(real.Sub(s.realStart)) * s.opts.Speed))
@@ -228,9 +236,6 @@ func (s *Simulator) Run(ctx context.Context) error {
 		defer cancel()
 	}
 	s.realStart = time.Now()
-	if s.opts.Start.IsZero() {
-		s.opts.Start = s.realStart
-	}
 	start := s.opts.Start
 	// first reports spread over the start window, in a fixed order
 	q := make(devQueue, 0, len(s.devices))
@@ -250,9 +255,6 @@ func (s *Simulator) Run(ctx context.Context) error {
 		q = append(q, d)
 	}
 	heap.Init(&q)
-	for _, f := range s.opts.Faults {
-		s.inject(f, start.Add(f.Delay))
-	}
 	tick := 100 * time.Millisecond
 	if s.opts.Rate > 2000 {
 		tick = 20 * time.Millisecond
@@ -396,11 +398,23 @@ func (s *Simulator) inject(f Fault, at time.Time) *FaultInfo {
 		info.Affected = append(info.Affected, d.ID)
 	}
 	sort.Strings(info.Affected)
+	af.info = info
 	s.mu.Lock()
 	s.faults = append(s.faults, af)
 	s.mu.Unlock()
 	s.log.Info("simulate: fault scheduled", "fault", f.Kind, "at", at.Format(time.RFC3339), "device", info.Device, "affected", len(info.Affected))
 	return info
+}
+
+// FaultInfos lists the faults injected so far.
+func (s *Simulator) FaultInfos() []*FaultInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*FaultInfo
+	for _, f := range s.faults {
+		out = append(out, f.info)
+	}
+	return out
 }
 
 // faultOn returns the weight of the strongest fault of kind acting on d at

@@ -32,6 +32,7 @@ func commands() map[string]command {
 		// command: import
 		"import": {"import GIS files (GeoJSON, CSV, Shapefile, GeoPackage, OSM, CityJSON, EPANET, SWMM) into layers", runImport},
 		// command: simulate
+		"simulate": {"report telemetry for a citytwin's devices, with daily patterns and faults (load generator)", runSimulate},
 		// command: tiles
 		"tiles": {"seed tiles into the cache or purge them (zooms, bbox, layer)", runTiles},
 	}
