@@ -340,16 +340,21 @@ func (c *changeSet) install(ctx context.Context) {
 // then installs them. Callers hold commitMu.
 func (s *Service) commitChanges(ctx context.Context, fn func(tx pgx.Tx, c *changeSet) error) (*changeSet, error) {
 	var c *changeSet
+	var t1, t2 time.Time
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		c = s.newChangeSet()
 		if err := fn(tx, c); err != nil {
 			return err
 		}
-		return c.finish(ctx, tx)
+		t1 = time.Now()
+		err := c.finish(ctx, tx)
+		t2 = time.Now()
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.Logger.Debug("twin: state committed", "finish", t2.Sub(t1), "commit", time.Since(t2), "events", len(c.events))
 	c.install(ctx)
 	return c, nil
 }

@@ -101,6 +101,22 @@ func (s *Service) countReject(r *Rejection) {
 // Ingest checks and stores observations for p and returns once they are
 // committed (or ctx ends). Observations already stored count as duplicates.
 func (s *Service) Ingest(ctx context.Context, p *auth.Principal, obs []parsed) (IngestResult, error) {
+	res, rows, seen := s.prepare(p, obs)
+	if len(rows) == 0 {
+		return res, nil
+	}
+	n, err := s.write(ctx, rows, seen)
+	if err != nil {
+		return res, err
+	}
+	res.Accepted = n
+	res.Duplicates = len(rows) - n
+	return res, nil
+}
+
+// prepare checks observations for p: the rows to store, the devices heard
+// from, and the rejections.
+func (s *Service) prepare(p *auth.Principal, obs []parsed) (IngestResult, []Observation, map[string]time.Time) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	res := IngestResult{Rejected: []Rejection{}}
 	rows := make([]Observation, 0, len(obs))
@@ -114,16 +130,7 @@ func (s *Service) Ingest(ctx context.Context, p *auth.Principal, obs []parsed) (
 		rows = append(rows, o.Observation)
 		seen[o.Device] = now
 	}
-	if len(rows) == 0 {
-		return res, nil
-	}
-	n, err := s.write(ctx, rows, seen)
-	if err != nil {
-		return res, err
-	}
-	res.Accepted = n
-	res.Duplicates = len(rows) - n
-	return res, nil
+	return res, rows, seen
 }
 
 // writeReq is a request to the batch writers: rows to store, and devices
@@ -142,12 +149,27 @@ type writeRes struct {
 // write queues rows for the batch writers and waits until they are durable.
 // It returns the number of rows newly stored.
 func (s *Service) write(ctx context.Context, rows []Observation, seen map[string]time.Time) (int, error) {
+	req, err := s.submit(ctx, rows, seen)
+	if err != nil {
+		return 0, err
+	}
+	return s.wait(ctx, req)
+}
+
+// submit queues rows for the batch writers (blocking while the queue is
+// full, which pushes back on the producers).
+func (s *Service) submit(ctx context.Context, rows []Observation, seen map[string]time.Time) (*writeReq, error) {
 	req := &writeReq{rows: rows, seen: seen, done: make(chan writeRes, 1)}
 	select {
 	case s.queue <- req:
+		return req, nil
 	case <-ctx.Done():
-		return 0, errs.Wrap(errs.EUNAVAILABLE, ctx.Err(), "ingest cancelled before it was queued")
+		return nil, errs.Wrap(errs.EUNAVAILABLE, ctx.Err(), "ingest cancelled before it was queued")
 	}
+}
+
+// wait waits until req is committed.
+func (s *Service) wait(ctx context.Context, req *writeReq) (int, error) {
 	select {
 	case r := <-req.done:
 		return r.inserted, r.err
@@ -278,6 +300,8 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 	defer s.commitMu.Unlock()
 	var inserted []Observation
 	var newParts []string
+	t0 := time.Now()
+	var tInsert time.Time
 	_, err := s.commitChanges(ctx, func(tx pgx.Tx, c *changeSet) error {
 		inserted = inserted[:0]
 		newParts = newParts[:0]
@@ -325,6 +349,7 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 				return fmt.Errorf("insert observations: %w", err)
 			}
 		}
+		tInsert = time.Now()
 		seen := map[string]time.Time{}
 		for _, r := range batch {
 			for id, t := range r.seen {
@@ -338,6 +363,8 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 	if err != nil {
 		return nil, err
 	}
+	s.Logger.Debug("twin: batch committed", "rows", len(all), "new", len(inserted), "requests", len(batch),
+		"insert", tInsert.Sub(t0), "total", time.Since(t0))
 	s.partMu.Lock()
 	for _, k := range newParts {
 		s.parts[k] = true

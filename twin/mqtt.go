@@ -37,7 +37,7 @@ func (s *Service) StartBroker(ctx context.Context, addr string) (*Broker, error)
 		InlineClient: true,
 		Logger:       slog.New(levelHandler{slog.LevelError, s.Logger.Handler()}).With("component", "mqtt"),
 	})
-	h := &brokerHook{s: s, ctx: ctx, who: map[*mqtt.Client]*auth.Principal{}}
+	h := &brokerHook{s: s, ctx: ctx, who: map[*mqtt.Client]*auth.Principal{}, acks: map[*mqtt.Client]chan pendingAck{}}
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, err
 	}
@@ -60,8 +60,12 @@ func (s *Service) StartBroker(ctx context.Context, addr string) (*Broker, error)
 // on port 0).
 func (b *Broker) Addr() string { return b.tcp.Address() }
 
-// Close stops the broker.
-func (b *Broker) Close() error { return b.srv.Close() }
+// Close stops the broker and waits for its ack goroutines.
+func (b *Broker) Close() error {
+	err := b.srv.Close()
+	b.hook.wg.Wait() // they end at each client's disconnect, or with the service's ctx
+	return err
+}
 
 // MQTTAddr is the embedded broker's address, or "" when none runs.
 func (s *Service) MQTTAddr() string {
@@ -73,10 +77,12 @@ func (s *Service) MQTTAddr() string {
 
 type brokerHook struct {
 	mqtt.HookBase
-	s   *Service
-	ctx context.Context
-	mu  sync.Mutex
-	who map[*mqtt.Client]*auth.Principal
+	s    *Service
+	ctx  context.Context
+	mu   sync.Mutex
+	who  map[*mqtt.Client]*auth.Principal
+	acks map[*mqtt.Client]chan pendingAck
+	wg   sync.WaitGroup // ack goroutines
 }
 
 func (h *brokerHook) ID() string { return "citytwin-auth-ingest" }
@@ -113,9 +119,16 @@ func (h *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 	return true
 }
 
+// OnDisconnect forgets the client; its ack goroutine sends what is pending
+// and ends. (The client's read loop, the only sender to its channel, has
+// ended when this runs.)
 func (h *brokerHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.mu.Lock()
 	delete(h.who, cl)
+	if ch, ok := h.acks[cl]; ok {
+		close(ch)
+		delete(h.acks, cl)
+	}
 	h.mu.Unlock()
 }
 
@@ -149,13 +162,27 @@ func validTopic(topic, want string) bool {
 	return ok && rest == want
 }
 
-// OnPublish stores telemetry and heartbeats before the broker sends PUBACK:
-// it blocks until the batch holding the message has committed.
+// OnPublish stores telemetry and heartbeats before they are acknowledged.
+// QoS 1 telemetry and heartbeats are checked here, queued to the batch
+// writers, and acknowledged by the client's ack goroutine once their batch
+// has committed, in the order they came (so one connection, e.g. a gateway,
+// may have many messages in flight and they share batches). Command acks are
+// handled inline.
 func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
 	}
 	p := h.principal(cl)
+	if _, rest, ok := ParseTopic(pk.TopicName); ok && (rest == "telemetry" || rest == "heartbeat") && pk.FixedHeader.Qos <= 1 {
+		wait := h.s.submitMessage(h.ctx, p, pk.TopicName, pk.Payload)
+		if pk.FixedHeader.Qos == 0 {
+			return pk, packets.ErrRejectPacket // stored in the background, nobody to tell
+		}
+		if !h.queueAck(cl, pk, wait) {
+			return pk, packets.ErrRejectPacket
+		}
+		return pk, packets.ErrRejectPacket // the ack goroutine sends the PUBACK
+	}
 	err := h.s.HandleMessage(h.ctx, p, pk.TopicName, pk.Payload)
 	if err == nil {
 		return pk, nil
@@ -170,6 +197,71 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	return pk, packets.CodeSuccessIgnore
 }
 
+type pendingAck struct {
+	pk   packets.Packet
+	wait func() error
+}
+
+// queueAck hands a QoS 1 message to cl's ack goroutine, starting it if
+// needed. It blocks when the client has maxPendingAcks messages in flight.
+func (h *brokerHook) queueAck(cl *mqtt.Client, pk packets.Packet, wait func() error) bool {
+	h.mu.Lock()
+	ch, ok := h.acks[cl]
+	if !ok {
+		ch = make(chan pendingAck, maxPendingAcks)
+		h.acks[cl] = ch
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.ackLoop(cl, ch)
+		}()
+	}
+	h.mu.Unlock()
+	select {
+	case ch <- pendingAck{pk: pk, wait: wait}:
+		return true
+	case <-h.ctx.Done():
+		return false
+	}
+}
+
+// maxPendingAcks bounds the QoS 1 messages of one client waiting for their
+// batch (the broker's default receive maximum).
+const maxPendingAcks = 1024
+
+// ackLoop sends the PUBACKs of cl's messages in order, each once its batch
+// has committed (or its content was refused). A message that could not be
+// stored (the server is stopping) gets no PUBACK, so the client resends it.
+// It ends when the client disconnects or the service stops.
+func (h *brokerHook) ackLoop(cl *mqtt.Client, ch chan pendingAck) {
+	for {
+		var pa pendingAck
+		var ok bool
+		select {
+		case pa, ok = <-ch:
+		case <-h.ctx.Done():
+			return
+		}
+		if !ok {
+			return
+		}
+		err := pa.wait()
+		if errors.Is(err, errRetryLater) {
+			continue
+		}
+		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pa.pk.PacketID}
+		if err != nil {
+			h.s.Logger.Debug("mqtt: message refused", "topic", pa.pk.TopicName, "err", err)
+			if cl.Properties.ProtocolVersion == 5 {
+				ack.ReasonCode = packets.ErrPayloadFormatInvalid.Code
+			}
+		}
+		if werr := cl.WritePacket(ack); werr != nil {
+			h.s.Logger.Debug("mqtt: cannot send PUBACK", "client", cl.ID, "err", werr)
+		}
+	}
+}
+
 var errRetryLater = errors.New("twin: not stored, retry later")
 
 // HandleMessage handles one MQTT message on a device topic for principal p
@@ -181,19 +273,46 @@ func (s *Service) HandleMessage(ctx context.Context, p *auth.Principal, topic st
 	if !ok {
 		return fmt.Errorf("not a device topic: %q", topic)
 	}
+	switch rest {
+	case "telemetry", "heartbeat":
+		return s.submitMessage(ctx, p, topic, payload)()
+	case "commands/ack":
+		if p != nil && p.Role == auth.Device && p.DeviceID != id {
+			return fmt.Errorf("device %q may not publish for %q", p.DeviceID, id)
+		}
+		ack, err := ParseCommandAck(payload)
+		if err != nil {
+			return err
+		}
+		return s.HandleAck(ctx, id, ack)
+	}
+	return nil // commands: the server's own
+}
+
+// submitMessage checks a telemetry or heartbeat message and queues it; the
+// returned function waits until it is durable.
+func (s *Service) submitMessage(ctx context.Context, p *auth.Principal, topic string, payload []byte) (wait func() error) {
+	fail := func(err error) func() error { return func() error { return err } }
+	id, rest, ok := ParseTopic(topic)
+	if !ok {
+		return fail(fmt.Errorf("not a device topic: %q", topic))
+	}
 	if p == nil {
 		p = &auth.Principal{Role: auth.Device, DeviceID: id, Name: "mqtt"}
 	}
 	if p.Role == auth.Device && p.DeviceID != id {
-		return fmt.Errorf("device %q may not publish for %q", p.DeviceID, id)
+		return fail(fmt.Errorf("device %q may not publish for %q", p.DeviceID, id))
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
+	var rows []Observation
+	seen := map[string]time.Time{id: now}
+	var refused error
 	switch rest {
 	case "telemetry":
 		tm, err := ParseTelemetry(payload, now)
 		if err != nil {
 			s.countReject(&Rejection{Reason: RejectMalformed})
-			return err
+			return fail(err)
 		}
 		obs := make([]parsed, 0, len(tm.Values))
 		i := 0
@@ -207,33 +326,34 @@ func (s *Service) HandleMessage(ctx context.Context, p *auth.Principal, topic st
 			obs = append(obs, o)
 			i++
 		}
-		res, err := s.Ingest(ctx, p, obs)
-		if err != nil {
-			return errRetryLater
-		}
+		var res IngestResult
+		res, rows, seen = s.prepare(p, obs)
 		if len(res.Rejected) > 0 {
-			return fmt.Errorf("%d of %d values refused: %s %s", len(res.Rejected), len(obs), res.Rejected[0].Metric, res.Rejected[0].Reason)
+			refused = fmt.Errorf("%d of %d values refused: %s %s", len(res.Rejected), len(obs), res.Rejected[0].Metric, res.Rejected[0].Reason)
 		}
-		return nil
+		if len(rows) == 0 {
+			return fail(refused)
+		}
 	case "heartbeat":
 		if _, err := ParseHeartbeat(payload, now); err != nil {
-			return err
+			return fail(err)
 		}
 		if s.lookup(id) == nil {
-			return fmt.Errorf("unknown device %q", id)
+			return fail(fmt.Errorf("unknown device %q", id))
 		}
-		if _, err := s.write(ctx, nil, map[string]time.Time{id: now}); err != nil {
+	default:
+		return fail(fmt.Errorf("not telemetry or a heartbeat: %q", topic))
+	}
+	req, err := s.submit(ctx, rows, seen)
+	if err != nil {
+		return fail(errRetryLater)
+	}
+	return func() error {
+		if _, err := s.wait(ctx, req); err != nil {
 			return errRetryLater
 		}
-		return nil
-	case "commands/ack":
-		ack, err := ParseCommandAck(payload)
-		if err != nil {
-			return err
-		}
-		return s.HandleAck(ctx, id, ack)
+		return refused
 	}
-	return nil // commands: the server's own
 }
 
 // levelHandler drops records below min (mochi logs every connection at

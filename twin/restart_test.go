@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/citytwin/citytwin/internal/app"
 	"github.com/citytwin/citytwin/internal/apptest"
 	"github.com/citytwin/citytwin/internal/auth"
@@ -95,6 +97,10 @@ func TestDatabaseRestartLosesNothing(t *testing.T) {
 		keys[i] = s.createDevice(t, fmt.Sprintf(`{"id":"f-%d","kind":"flow","lon":116.3,"lat":37.45}`, i)).Key
 	}
 	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	clients := map[int]paho.Client{}
+	for i := 0; i < devices; i += 2 {
+		clients[i] = mustMQTT(t, s.Twin.MQTTAddr(), fmt.Sprintf("f-%d", i), keys[i])
+	}
 	var wg sync.WaitGroup
 	var failures atomic.Int32
 	for i := 0; i < devices; i++ {
@@ -102,7 +108,7 @@ func TestDatabaseRestartLosesNothing(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			id := fmt.Sprintf("f-%d", i)
-			cl := mustMQTT(t, s.Twin.MQTTAddr(), id, keys[i])
+			cl := clients[i]
 			for k := 0; k < perDevice; k++ {
 				tm := base.Add(time.Duration(k) * time.Second)
 				if i%2 == 0 {
