@@ -4,7 +4,7 @@
 // failure, never a skip.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -37,6 +37,8 @@ export async function startDemo({ timeoutMs = 240_000 } = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run scripts/build.sh (make build) first`);
   const [httpPort, mqttPort] = [await freePort(), await freePort()];
   const dataDir = mkdtempSync(path.join(tmpdir(), 'citytwin-e2e-'));
+  // the private PostgreSQL runs as user postgres when the tests run as root
+  chmodSync(dataDir, 0o755);
   const args = ['demo', '--scale', 'small', '--addr', `127.0.0.1:${httpPort}`, '--data-dir', dataDir, '--mqtt-addr', `127.0.0.1:${mqttPort}`];
   const proc = spawn(bin, args, { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn' } });
   let stdout = '';
@@ -109,7 +111,7 @@ export function watchPage(page) {
   const seen = { requests: [], consoleErrors: [], pageErrors: [] };
   page.on('request', (r) => seen.requests.push(r.url()));
   page.on('console', (m) => {
-    if (m.type() === 'error') seen.consoleErrors.push(m.text());
+    if (m.type() === 'error') seen.consoleErrors.push(`${m.text()} (${m.location()?.url || ''})`);
   });
   page.on('pageerror', (e) => seen.pageErrors.push(String(e)));
   return seen;

@@ -276,16 +276,17 @@ export class LiveFeed {
     this.changed('alarms');
   }
 
-  // changed batches notifications to one per animation frame.
+  // changed batches notifications: at most one each 200 ms, so that a busy
+  // feed does not redraw the map on every message.
   private changed(what: string): void {
     this.pending.add(what);
     if (this.changedTimer !== undefined) return;
-    this.changedTimer = requestAnimationFrame(() => {
+    this.changedTimer = window.setTimeout(() => {
       this.changedTimer = undefined;
       const p = this.pending;
       this.pending = new Set();
       for (const fn of this.listeners) fn(p);
-    });
+    }, 200);
   }
 }
 

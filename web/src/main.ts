@@ -41,7 +41,8 @@ function h(tag: string, attrs: Record<string, any> = {}, ...children: Array<Node
 
 function fmt(v: any): string {
   if (v === null || v === undefined) return '—';
-  if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 2 });
+  // small integers (years, floors, ids) are not grouped: 2010, not 2,010
+  if (typeof v === 'number') return Number.isInteger(v) ? (Math.abs(v) < 100000 ? String(v) : v.toLocaleString()) : v.toLocaleString(undefined, { maximumFractionDigits: 2 });
   if (Array.isArray(v)) return v.map(tv).join(', ');
   if (typeof v === 'object') return JSON.stringify(v);
   return tv(v);
@@ -149,6 +150,19 @@ class CityTwin {
       map.getCanvas().style.cursor = f.length || this.impactMode ? 'pointer' : '';
     });
     map.on('idle', () => this.onIdle());
+    // first interactive: the server's style is on and buildings are drawn
+    let lastCheck = 0;
+    const onRender = () => {
+      const now = performance.now();
+      if (!this.styleLoaded || now - lastCheck < 100) return;
+      lastCheck = now;
+      const layers = this.styleLayersOf('buildings');
+      if (layers.length && this.map.queryRenderedFeatures({ layers }).length > 0) {
+        this.timings.interactive = now - t0;
+        map.off('render', onRender);
+      }
+    };
+    map.on('render', onRender);
     map.on('error', (e: any) => {
       const msg = e?.error?.message || String(e?.error || e);
       // tiles that 404 while the server is filling are not the app's errors
@@ -367,17 +381,33 @@ class CityTwin {
 
   // ---------- deck.gl layers ----------
 
+  // memo keeps a layer's data array while its inputs are the same, so that
+  // deck.gl recomputes a layer's attributes only when its data changed.
+  private memoCache = new Map<string, { key: string; value: any }>();
+  private memo<T>(name: string, key: string, make: () => T): T {
+    const c = this.memoCache.get(name);
+    if (c && c.key === key) return c.value as T;
+    const value = make();
+    this.memoCache.set(name, { key, value });
+    return value;
+  }
+  infraVersion = 0;
+  liveVersion = 0;
+
   updateDeck(): void {
     const layers: DeckLayer[] = [];
     const z = (depth: any) => -Math.max(0.5, Number(depth) || 1.5) * this.exaggeration;
     const netPalette = this.byName.get('pipes')?.style.palette || {};
     if (this.visible.get('pipes3d') && this.visible.get('pipes') !== false) {
       const hiddenNets = this.filters.get('pipes');
-      const data: any[] = [];
-      for (const f of this.pipes.values()) {
-        if (hiddenNets?.has(f.properties.network)) continue;
-        for (const ln of lines(f.geometry)) data.push({ f, path: ln.map((c) => [c[0], c[1], z(f.properties.depth_m)]) });
-      }
+      const data = this.memo('pipes3d', `${this.infraVersion}|${this.exaggeration}|${[...(hiddenNets || [])]}`, () => {
+        const out: any[] = [];
+        for (const f of this.pipes.values()) {
+          if (hiddenNets?.has(f.properties.network)) continue;
+          for (const ln of lines(f.geometry)) out.push({ f, path: ln.map((c) => [c[0], c[1], z(f.properties.depth_m)]) });
+        }
+        return out;
+      });
       layers.push(
         new PathLayer({
           id: 'pipes3d',
@@ -403,10 +433,10 @@ class CityTwin {
     if (this.visible.get('nodes3d') && this.visible.get('network_nodes') !== false) {
       const palette = this.byName.get('network_nodes')?.style.palette || {};
       const hiddenKinds = this.filters.get('network_nodes');
-      const data = [...this.nodes.values()].filter((f) => {
+      const data = this.memo('nodes3d', `${this.infraVersion}|${[...(hiddenKinds || [])]}`, () => [...this.nodes.values()].filter((f) => {
         const k = f.properties.kind;
         return (k === 'valve' || k === 'hydrant' || k === 'pump' || k === 'tank') && !hiddenKinds?.has(k);
-      });
+      }));
       layers.push(
         new ScatterplotLayer({
           id: 'nodes3d',
@@ -506,7 +536,7 @@ class CityTwin {
       );
     }
     if (this.visible.get('liveDevices')) {
-      const devs = [...this.live.devices.values()].filter((d) => Number.isFinite(d.lon) && Number.isFinite(d.lat));
+      const devs = this.memo('devices', String(this.liveVersion), () => [...this.live.devices.values()].filter((d) => Number.isFinite(d.lon) && Number.isFinite(d.lat)));
       layers.push(
         new ScatterplotLayer({
           id: 'liveDevices',
@@ -521,10 +551,10 @@ class CityTwin {
           radiusMinPixels: 4,
           radiusMaxPixels: 9,
           pickable: true,
-          updateTriggers: { getFillColor: this.live.messages },
         }),
       );
-      const sel = this.selectionDevices.map((d) => this.live.devices.get(d.id) || d).filter((d) => Number.isFinite(d.lon));
+      const sel = this.memo('selection-values', `${this.liveVersion}|${this.selectSeq}|${this.selectionDevices.length}`,
+        () => this.selectionDevices.map((d) => this.live.devices.get(d.id) || d).filter((d) => Number.isFinite(d.lon)));
       if (sel.length) {
         layers.push(
           new TextLayer({
@@ -540,14 +570,13 @@ class CityTwin {
             getPixelOffset: [0, -22],
             characterSet: 'auto',
             fontFamily: 'system-ui, sans-serif',
-            updateTriggers: { getText: this.live.messages },
           }),
         );
       }
     }
     if (this.visible.get('liveAlarms')) {
       const now = performance.now();
-      const alarms = [...this.live.alarms.values()].filter((a) => Number.isFinite(a.lon) && Number.isFinite(a.lat));
+      const alarms = this.memo('alarms', String(this.liveVersion), () => [...this.live.alarms.values()].filter((a) => Number.isFinite(a.lon) && Number.isFinite(a.lat)));
       const blink = 0.5 + 0.5 * Math.sin(now / 120);
       layers.push(
         new ScatterplotLayer({
@@ -614,6 +643,7 @@ class CityTwin {
       if (this.nodes.size > 30000) this.nodes.clear();
       for (const f of pipes) this.pipes.set(featureId(f), f);
       for (const f of nodes) this.nodes.set(featureId(f), f);
+      this.infraVersion++;
       this.timings.infraLoaded = performance.now() - t0;
       this.updateDeck();
     } catch (err: any) {
@@ -723,6 +753,7 @@ class CityTwin {
   private openPanel(layer: string, id: string): void {
     const panel = $('#panel');
     panel.hidden = false;
+    $('#app').classList.add('panel-open');
     panel.dataset.layer = layer;
     panel.dataset.id = id;
     $('#panel-layer').textContent = layerTitle(this.byName.get(layer), layer === 'devices' ? t('devices') : layer);
@@ -732,6 +763,7 @@ class CityTwin {
 
   closePanel(): void {
     $('#panel').hidden = true;
+    $('#app').classList.remove('panel-open');
     this.selection = null;
     this.selectionDevices = [];
     this.clearIsolation(false);
@@ -872,6 +904,7 @@ class CityTwin {
       this.isolationPipes.add(pipeId);
       // pipes we have not loaded yet: fetch them so the trace is drawn whole
       for (const p of iso.pipes) if (p && typeof p === 'object' && p.geometry) this.pipes.set(idOf(p), p);
+      this.infraVersion++;
       this.isolationValves = iso.valves
         .map((v) => {
           const id = idOf(v);
@@ -886,6 +919,7 @@ class CityTwin {
         try {
           const f = await getJSON<Feature>(`/ogc/collections/network_nodes/items/${encodeURIComponent(id)}`);
           this.nodes.set(id, f);
+          this.infraVersion++;
           const pt = pointOf(f);
           if (pt) this.isolationValves.push({ id, pos: [pt[0], pt[1], -Math.max(0.5, Number(f.properties.depth_m) || 1.5) * this.exaggeration] });
         } catch {
@@ -920,6 +954,7 @@ class CityTwin {
     this.updateDeck();
     const panel = $('#panel');
     panel.hidden = false;
+    $('#app').classList.add('panel-open');
     panel.dataset.layer = 'impact';
     panel.dataset.id = `${lon.toFixed(5)},${lat.toFixed(5)}`;
     $('#panel-layer').textContent = t('impact');
@@ -944,9 +979,9 @@ class CityTwin {
       }
       $('#panel-body').replaceChildren(...nn(
         h('table', { class: 'attrs impact' },
-          h('tr', { 'data-impact': 'buildings' }, h('th', { text: t('buildings') }), h('td', { text: String(buildings.length) })),
-          h('tr', { 'data-impact': 'poles' }, h('th', { text: t('poles') }), h('td', { text: String(poles.length) })),
-          h('tr', { 'data-impact': 'cameras' }, h('th', { text: t('cameras') }), h('td', { text: String(cams.length) })),
+          h('tr', { 'data-impact': 'buildings' }, h('th', { text: t('buildings') }), h('td', { text: String(countOf(body?.buildings, buildings)) })),
+          h('tr', { 'data-impact': 'poles' }, h('th', { text: t('poles') }), h('td', { text: String(countOf(body?.poles ?? body?.smart_poles, poles)) })),
+          h('tr', { 'data-impact': 'cameras' }, h('th', { text: t('cameras') }), h('td', { text: String(countOf(body?.cameras, cams)) })),
         ),
         pipeRows.length ? h('h3', { text: t('pipes') }) : null,
         pipeRows.length ? h('table', { class: 'attrs' }, ...pipeRows) : null,
@@ -963,6 +998,7 @@ class CityTwin {
   // ---------- live ----------
 
   private onLive(what: Set<string>): void {
+    this.liveVersion++;
     this.updateDeck();
     if (what.has('devices') && this.selectionDevices.length) this.renderDevices();
     if (what.has('alarms')) this.renderAlarms();
@@ -1016,7 +1052,9 @@ class CityTwin {
       await postJSON(`/api/v1/alarms/${encodeURIComponent(String(a.id))}/ack`, {});
       a.acknowledged = true;
       a.fresh = false;
+      this.liveVersion++;
       this.renderAlarms();
+      this.updateDeck();
     } catch (err: any) {
       this.toast(`${t('ack')}: ${t('failed')}: ${err.message}`, true);
     }
@@ -1344,6 +1382,7 @@ class CityTwin {
     return () => {
       clearInterval(timer);
       for (let i = 0; i < n; i++) this.live.devices.delete(`synthetic-${i}`);
+      this.liveVersion++;
       this.updateDeck();
     };
   }
@@ -1372,6 +1411,12 @@ function emptyStyle(): maplibregl.StyleSpecification {
   return { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#0b1220' } }] };
 }
 
+
+// countOf is a list answer's total: its "count" when it has one (a list may
+// be cut short), else the number of items.
+function countOf(x: any, items: any[]): number {
+  return x && typeof x === 'object' && !Array.isArray(x) && typeof x.count === 'number' ? x.count : items.length;
+}
 
 function fmtValue(v: any): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(2);
