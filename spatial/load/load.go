@@ -323,6 +323,7 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		}
 		changes = append(changes, c)
 	}
+	logger.Info("import upserted", "inserted", res.Inserted, "updated", res.Updated, "took", time.Since(start).Round(time.Millisecond))
 	// H3 cover cells: replace those of updated features.
 	if _, err := tx.Exec(ctx, `DELETE FROM feature_cells f USING ct_ids i WHERE NOT i.ins AND f.layer = i.layer AND f.feature_id = i.id`); err != nil {
 		return nil, fmt.Errorf("feature cells: %w", err)
@@ -332,6 +333,7 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		ON CONFLICT DO NOTHING`); err != nil {
 		return nil, fmt.Errorf("feature cells: %w", err)
 	}
+	logger.Info("import cells written", "took", time.Since(start).Round(time.Millisecond))
 	// Pipes find their end nodes (loaded now or before) by source id.
 	if res.Layers["pipes"] > 0 || res.Layers["network_nodes"] > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE pipes p SET from_node_id = n.id FROM network_nodes n

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/wkb"
+	"github.com/paulmach/orb/geo"
 	"github.com/paulmach/orb/planar"
 	h3 "github.com/uber/h3-go/v4"
 
@@ -327,7 +328,69 @@ func cover(g orb.Geometry) []uint64 {
 			return nil
 		}
 	}
+	if small(g, b) {
+		return smallCover(g)
+	}
 	return spatial.CoverCells(g, spatial.CoverRes)
+}
+
+// small reports whether polygonal g is small enough that every cell whose
+// centre it contains also holds one of its vertices: its bound's diagonal is
+// under the inner radius of a cover cell. Most buildings are.
+func small(g orb.Geometry, b orb.Bound) bool {
+	switch g.(type) {
+	case orb.Polygon, orb.MultiPolygon:
+	default:
+		return false
+	}
+	lat := (b.Max[1] + b.Min[1]) / 2 * math.Pi / 180
+	w := (b.Max[0] - b.Min[0]) * 111_320 * math.Cos(lat)
+	h := (b.Max[1] - b.Min[1]) * 110_540
+	inner := h3.HexagonEdgeLengthAvgM(spatial.CoverRes) * math.Sqrt(3) / 2 * 0.8
+	return math.Hypot(w, h) < inner
+}
+
+// smallCover is spatial.CoverCells for small polygons: the cells of the
+// rings, sampled as CoverCells samples lines, without the polygon fill.
+func smallCover(g orb.Geometry) []uint64 {
+	step := h3.HexagonEdgeLengthAvgM(spatial.CoverRes) / 3
+	out := make([]uint64, 0, 4)
+	add := func(p orb.Point) {
+		c := spatial.PointCell(p, spatial.CoverRes)
+		for _, x := range out {
+			if x == c {
+				return
+			}
+		}
+		out = append(out, c)
+	}
+	ring := func(r orb.Ring) {
+		for i := range r {
+			add(r[i])
+			if i == 0 {
+				continue
+			}
+			if n := int(geo.Distance(r[i-1], r[i]) / step); n > 0 {
+				for k := 1; k <= n; k++ {
+					t := float64(k) / float64(n+1)
+					add(orb.Point{r[i-1][0] + t*(r[i][0]-r[i-1][0]), r[i-1][1] + t*(r[i][1]-r[i-1][1])})
+				}
+			}
+		}
+	}
+	switch g := g.(type) {
+	case orb.Polygon:
+		for _, r := range g {
+			ring(r)
+		}
+	case orb.MultiPolygon:
+		for _, p := range g {
+			for _, r := range p {
+				ring(r)
+			}
+		}
+	}
+	return out
 }
 
 func boundary(g orb.Geometry) orb.Geometry {
