@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/citytwin/citytwin/internal/errs"
 	"github.com/citytwin/citytwin/tiles"
 )
 
@@ -63,6 +64,14 @@ func (a *App) wireTiles(ctx context.Context) error {
 		return fmt.Errorf("tiles: %w", err)
 	}
 	a.OnClose(func(context.Context) error { return s.Close() })
+	if rc, ok := s.Cache().(*tiles.RedisCache); ok {
+		a.AddReadyCheck(func(ctx context.Context) error {
+			if err := rc.Client.Ping(ctx).Err(); err != nil {
+				return &errs.Error{Code: errs.EUNAVAILABLE, Where: "tile_cache", Message: "Redis unreachable: " + err.Error()}
+			}
+			return nil
+		})
+	}
 	a.Store.OnChange(s.Changed)
 	h := &tiles.Handler{Service: s, Auth: a.Auth}
 	h.RegisterRoutes(a.Mux)
