@@ -52,7 +52,8 @@ func column(l *spatial.Layer, name string) (cql2.Column, bool) {
 	case "geometry", "geom":
 		return cql2.Column{SQL: "geom", Type: "geometry"}, true
 	case "id":
-		return cql2.Column{SQL: "id", Type: "integer"}, true
+		// Qualified: the select list's id (as text) must not be what sorts.
+		return cql2.Column{SQL: "t.id", Type: "integer"}, true
 	case "source", "source_id":
 		return cql2.Column{SQL: name, Type: "text"}, true
 	case "updated_at":
@@ -142,7 +143,7 @@ func ParseQuery(l *spatial.Layer, v url.Values) (*Query, error) {
 			q.Props = append(q.Props, p)
 		}
 	}
-	q.Order = "id"
+	q.Order = "t.id"
 	if s := v.Get("sortby"); s != "" {
 		var parts []string
 		for _, p := range strings.Split(s, ",") {
@@ -163,7 +164,7 @@ func ParseQuery(l *spatial.Layer, v url.Values) (*Query, error) {
 			}
 			parts = append(parts, c.SQL+" "+dir+" NULLS LAST")
 		}
-		q.Order = strings.Join(parts, ", ") + ", id"
+		q.Order = strings.Join(parts, ", ") + ", t.id"
 	}
 	if s := v.Get("filter"); v.Has("filter") {
 		if lang := v.Get("filter-lang"); lang != "" && lang != "cql2-text" {
@@ -319,14 +320,14 @@ func (q *Query) datetime(s string) error {
 // SQL is the page query: id as text, geometry as GeoJSON text, properties as
 // JSON text; one row more than the limit tells whether a next page exists.
 func (q *Query) SQL() string {
-	return fmt.Sprintf("SELECT id::text, %s, (%s)::text FROM %s WHERE %s ORDER BY %s LIMIT %d OFFSET %d",
+	return fmt.Sprintf("SELECT t.id::text, %s, (%s)::text FROM %s t WHERE %s ORDER BY %s LIMIT %d OFFSET %d",
 		geomOut("geom", q.CRS), q.Layer.PropsSQL("", q.Props), q.Layer.TableIdent(), strings.Join(q.Where, " AND "),
 		q.Order, q.Limit+1, q.Offset)
 }
 
 // CountSQL counts the matching features.
 func (q *Query) CountSQL() string {
-	return fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", q.Layer.TableIdent(), strings.Join(q.Where, " AND "))
+	return fmt.Sprintf("SELECT count(*) FROM %s t WHERE %s", q.Layer.TableIdent(), strings.Join(q.Where, " AND "))
 }
 
 func pageURL(r *http.Request, base string, offset int) string {

@@ -18,7 +18,7 @@ func NearestSQL(l *spatial.Layer) string {
 	where, _ := l.Where(4)
 	return fmt.Sprintf(`WITH pt AS (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g),
 c AS (SELECT t.*, ST_Distance(t.geom::geography, pt.g::geography) AS dist FROM %s t, pt WHERE %s ORDER BY t.geom <-> pt.g LIMIT $3 * 2 + 8)
-SELECT id::text, ST_AsGeoJSON(geom), ((%s) || jsonb_build_object('distance_m', round(dist::numeric, 2)))::text FROM c ORDER BY dist, id LIMIT $3`,
+SELECT id::text, ST_AsGeoJSON(geom), ((%s) || jsonb_build_object('distance_m', round(dist::numeric, 2)))::text FROM c ORDER BY dist, c.id LIMIT $3`,
 		l.TableIdent(), where, l.PropsSQL("c", nil))
 }
 
@@ -69,7 +69,7 @@ func (s *Server) handleWithin(w http.ResponseWriter, r *http.Request) {
 	sql := fmt.Sprintf(`WITH pt AS (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g),
 c AS (SELECT t.*, ST_Distance(t.geom::geography, pt.g::geography) AS dist FROM %s t, pt
       WHERE t.geom && ST_Expand(pt.g, $4, $5) AND ST_DWithin(t.geom::geography, pt.g::geography, $3) AND %s)
-SELECT id::text, ST_AsGeoJSON(geom), ((%s) || jsonb_build_object('distance_m', round(dist::numeric, 2)))::text FROM c ORDER BY dist, id LIMIT $6`,
+SELECT id::text, ST_AsGeoJSON(geom), ((%s) || jsonb_build_object('distance_m', round(dist::numeric, 2)))::text FROM c ORDER BY dist, c.id LIMIT $6`,
 		l.TableIdent(), where, l.PropsSQL("c", nil))
 	args := append([]any{pt[0], pt[1], radius, dx, dy, limit}, wargs...)
 	streamFeatures(w, r, s, l.Name, sql, args, map[string]any{"point": []float64{pt[0], pt[1]}, "radius_m": radius})
