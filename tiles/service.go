@@ -439,6 +439,10 @@ func (s *Service) mapsWith(layer string) []string {
 // move). It is registered with spatial.Store.OnChange, so it runs after the
 // write commits and before the write returns.
 func (s *Service) Changed(ctx context.Context, changes []spatial.Change) {
+	// The write has committed: the purge must happen even if the writer's
+	// client has gone away, or a shared cache would keep stale tiles.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	for _, ch := range changes {
 		if ch.Layer != "" {
 			if _, err := s.registry.Layer(ch.Layer); err == nil && len(s.mapsWithLayerOnly(ch.Layer)) == 0 {
