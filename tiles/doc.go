@@ -41,7 +41,8 @@
 // Tiles are application/vnd.mapbox-vector-tile, gzip-encoded when the client
 // accepts gzip, with an ETag (If-None-Match gives 304) and Cache-Control
 // "no-cache" by default (clients revalidate, so none keeps a stale tile after
-// a write), 204 for an empty tile. A bad z/x/y, an unknown map or layer get a
+// a write; CITYTWIN_TILE_MAX_AGE=N sends "public, max-age=N" instead), 204
+// for an empty tile, and X-Tile-Cache: hit or miss. A bad z/x/y, an unknown map or layer get a
 // JSON error (400 or 404) before any database query. Reads follow the
 // server's read policy (a viewer key, or public reads); an access_token query
 // parameter given to the TileJSON or style is carried into the URLs they
@@ -61,13 +62,20 @@
 // # Cache and invalidation
 //
 // Tiles are cached gzipped: in memory by default (LRU bounded by
-// CITYTWIN_TILE_CACHE_MB, default 256), in Redis when CITYTWIN_REDIS_URL is
-// set (shared by instances). spatial.Store.OnChange tells the service about
-// every committed write before the write returns; the service drops exactly
-// the cached tiles, at every zoom, of every map holding the layer (and the hex
-// map) whose extent meets the change's bound. Each map has a generation that
-// every purge moves on; a tile rendered from a read that began before a purge
-// is not stored, so a concurrent render cannot put a stale tile back.
+// CITYTWIN_TILE_CACHE_MB, default 256; 0 turns caching off), in Redis when
+// CITYTWIN_REDIS_URL is set (shared by instances; /readyz then checks it).
+// tegola keeps its own pgx/v4 pool of CITYTWIN_TILE_DB_POOL connections
+// (default 8) beside citytwin's pool (CITYTWIN_DB_POOL, default 16): on a
+// small machine more concurrent ST_AsMVT queries than cores only queue.
+//
+// spatial.Store.OnChange tells the service about every committed write
+// before the write returns (spatial.Change: layer, ids, bound before and
+// after); the service drops exactly the cached tiles, at every zoom, of every
+// map holding the layer (and the hex map, with a half-tile margin for its
+// cells) whose extent meets the change's bound; a change with All, or with
+// ids but no bound, drops every tile of those maps. Each map has a generation
+// that every purge moves on; a tile rendered from a read that began before a
+// purge is not stored, so a concurrent render cannot put a stale tile back.
 //
 // # Commands
 //
