@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/citytwin/citytwin/importers/cityjson"
 	"github.com/citytwin/citytwin/importers/csv"
 	"github.com/citytwin/citytwin/importers/epanet"
 	"github.com/citytwin/citytwin/importers/geojson"
@@ -71,7 +72,7 @@ func Detect(file string) (string, error) {
 		defer f.Close()
 		head := make([]byte, 4096)
 		n, _ := io.ReadFull(f, head)
-		if bytes.Contains(head[:n], []byte(`"CityJSON"`)) || bytes.Contains(head[:n], []byte(`"CityJSONFeature"`)) {
+		if bytes.Contains(head[:n], []byte(`"CityJSON"`)) || bytes.Contains(head[:n], []byte(`"CityJSONFeature"`)) || bytes.Contains(head[:n], []byte(`"CityObjects"`)) {
 			return "cityjson", nil
 		}
 		return "geojson", nil
@@ -170,6 +171,16 @@ func open(ctx context.Context, file string, opts Options, counted *atomic.Int64)
 			return nil, err
 		}
 		in.scanner = s
+	case "cityjson":
+		r, err := openFile()
+		if err != nil {
+			return nil, err
+		}
+		s, err := cityjson.NewScanner(r, base)
+		if err != nil {
+			return nil, err
+		}
+		in.scanner, in.crs, in.layers = s, s.CRS(), cityjson.Layers
 	case "epanet", "swmm":
 		r, err := openFile()
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
@@ -161,5 +162,51 @@ func TestNaturalEarth(t *testing.T) {
 	}
 	if n := count(t, s, `SELECT count(*) FROM user_features WHERE layer = 'cities'`); n != 243 {
 		t.Errorf("%d cities", n)
+	}
+}
+
+func TestCityJSON(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	cases := []struct {
+		file, crs string
+		want      int64
+	}{
+		{"cjio_delft.json", "", 160},
+		{"cjio_rotterdam_subset.json", "EPSG:28992", 16},
+		// 4 buildings, one of them with its own geometry, and 8 parts.
+		{"cjio_DH_01_subs.city.json", "EPSG:28992", 9},
+		{"cjio_multi_lod.json", "EPSG:28992", 10},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			rep, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{sharedData(t, "cityjson/"+tc.file)}, CRS: tc.crs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := tc.file[:len(tc.file)-len(filepath.Ext(tc.file))]
+			if i := bytes.IndexByte([]byte(src), '.'); i > 0 {
+				src = src[:i]
+			}
+			if n := count(t, s, `SELECT count(*) FROM buildings WHERE source = $1 AND geom3d IS NOT NULL AND height_m > 0`, src); n != tc.want {
+				t.Errorf("%d buildings with 3D geometry and height, want %d (report %+v)", n, tc.want, rep)
+			}
+			// In the Netherlands, in lon/lat.
+			if n := count(t, s, `SELECT count(*) FROM buildings WHERE source = $1 AND NOT ST_Intersects(geom, ST_MakeEnvelope(3, 50.7, 7.3, 53.6, 4326))`, src); n != 0 {
+				t.Errorf("%d buildings outside the Netherlands", n)
+			}
+		})
+	}
+	if n := count(t, s, `SELECT count(*) FROM buildings WHERE source = 'cjio_DH_01_subs' AND props->>'cityjson_type' = 'BuildingPart' AND props ? 'parent'`); n != 8 {
+		t.Errorf("%d building parts, want 8", n)
+	}
+	// Delft's measuredHeight is the height.
+	if n := count(t, s, `SELECT count(*) FROM buildings WHERE source_id = 'b1105d28c-00ba-11e6-b420-2bdcc4ab5d7f' AND height_m = 6`); n != 1 {
+		t.Errorf("measuredHeight not kept")
+	}
+	// Without a CRS, Dutch grid coordinates are refused.
+	_, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{sharedData(t, "cityjson/cjio_rotterdam_subset.json")}, Source: "x"})
+	if err == nil || !strings.Contains(err.Error(), "wrong CRS?") {
+		t.Fatalf("err = %v", err)
 	}
 }
