@@ -4,6 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
+import os from 'node:os';
 import { startDemo, launchBrowser, watchPage, screenshotPath, api } from './harness.mjs';
 
 let server;
@@ -24,7 +25,7 @@ function centreOf(g) {
   return [(w + e) / 2, (s + n) / 2];
 }
 
-async function waitIdle(p = page, timeout = 20_000) {
+async function waitIdle(p = page, timeout = 90_000) {
   await p.waitForFunction(() => {
     const m = window.__citytwin?.map;
     return m && m.loaded() && m.isStyleLoaded() && !m.isMoving() && m.areTilesLoaded();
@@ -60,6 +61,7 @@ describe('web twin in Chromium', { timeout: 600_000 }, () => {
     if (Object.keys(figures).length) {
       console.log('# figures');
       for (const [k, v] of Object.entries(figures)) console.log(`#   ${k}: ${v}`);
+      console.log(`#   (machine load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
     }
     await browser?.close();
     await server?.stop();
@@ -136,7 +138,7 @@ describe('web twin in Chromium', { timeout: 600_000 }, () => {
     await page.waitForFunction((id) => {
       const p = document.querySelector('#panel');
       return p && !p.hidden && p.dataset.id === id && document.querySelector('#panel-body table.attrs');
-    }, target.id, { timeout: 10_000 });
+    }, target.id, { timeout: 45_000 });
     const title = await page.textContent('#panel-title');
     assert.equal(title, item.properties.name);
     assert.match(await page.evaluate(() => location.hash), new RegExp(`sel=buildings:${target.id}`));
@@ -156,8 +158,8 @@ describe('web twin in Chromium', { timeout: 600_000 }, () => {
     device.metric = metric;
     await jump({ center: [device.lon, device.lat], zoom: 18, pitch: 40, bearing: 0 });
     await page.evaluate(([l, id]) => window.__citytwin.select(l, id), [device.feature.layer, String(device.feature.id)]);
-    await page.waitForSelector(`#devices li.device[data-device="${device.id}"]`, { timeout: 10_000 });
-    await page.waitForFunction(() => window.__citytwin.live.status === 'online', null, { timeout: 10_000 });
+    await page.waitForSelector(`#devices li.device[data-device="${device.id}"]`, { timeout: 45_000 });
+    await page.waitForFunction(() => window.__citytwin.live.status === 'online', null, { timeout: 45_000 });
 
     const client = await mqtt.connectAsync(server.mqttUrl, { username: 'gateway', password: server.key, clientId: 'e2e-' + Date.now(), reconnectPeriod: 0 });
     try {
@@ -197,7 +199,7 @@ describe('web twin in Chromium', { timeout: 600_000 }, () => {
     } finally {
       await client.endAsync();
     }
-    await page.waitForSelector(`#alarm-list li.alarm-row[data-device="${device.id}"]`, { timeout: 10_000 });
+    await page.waitForSelector(`#alarm-list li.alarm-row[data-device="${device.id}"]`, { timeout: 45_000 });
     const text = await page.textContent(`#alarm-list li.alarm-row[data-device="${device.id}"]`);
     assert.match(text, /e2e: value too high/);
     const onMap = await page.evaluate((id) => window.__citytwin.deckLayer('liveAlarms')?.props.data.some((a) => a.device === id), device.id);
@@ -225,7 +227,7 @@ describe('web twin in Chromium', { timeout: 600_000 }, () => {
     const c = centreOf(pipe.geometry);
     await jump({ center: c, zoom: 17, pitch: 55, bearing: -20 });
     await page.evaluate((id) => window.__citytwin.select('pipes', id), pid);
-    await page.waitForSelector('#isolation .iso-valves .chip', { timeout: 10_000 });
+    await page.waitForSelector('#isolation .iso-valves .chip', { timeout: 45_000 });
     const shown = (await page.$$eval('#isolation .iso-valves .chip', (els) => els.map((e) => e.dataset.id))).sort();
     assert.deepEqual(shown, expected);
     const drawn = (await page.evaluate(() => window.__citytwin.deckLayer('isolation-valves')?.props.data.map((v) => v.id) || [])).sort();
@@ -242,7 +244,7 @@ describe('web twin in Chromium', { timeout: 600_000 }, () => {
     const expected = await api(server, `/api/v1/impact?lon=${centre[0].toFixed(6)}&lat=${centre[1].toFixed(6)}&radius=200`);
     await page.check('#impact-mode');
     await page.evaluate(([lon, lat]) => window.__citytwin.twin.runImpact(lon, lat), centre);
-    await page.waitForSelector('#panel-body tr[data-impact="buildings"]', { timeout: 10_000 });
+    await page.waitForSelector('#panel-body tr[data-impact="buildings"]', { timeout: 45_000 });
     const n = Number(await page.textContent('#panel-body tr[data-impact="buildings"] td'));
     const b = expected.buildings;
     const want = Array.isArray(b) ? b.length : typeof b?.count === 'number' ? b.count : (b?.items || b?.features || []).length;
@@ -256,9 +258,9 @@ describe('web twin in Chromium', { timeout: 600_000 }, () => {
     const named = fc.features.find((f) => f.properties.name);
     await page.fill('#search', named.properties.name);
     await page.press('#search', 'Enter');
-    await page.waitForSelector('#search-results li.search-hit', { timeout: 10_000 });
+    await page.waitForSelector('#search-results li.search-hit', { timeout: 45_000 });
     await page.click('#search-results li.search-hit');
-    await page.waitForFunction(() => !document.querySelector('#panel').hidden && document.querySelector('#panel-body table.attrs'), null, { timeout: 10_000 });
+    await page.waitForFunction(() => !document.querySelector('#panel').hidden && document.querySelector('#panel-body table.attrs'), null, { timeout: 45_000 });
   });
 
   it('switches to English and keeps the view in the URL', async () => {

@@ -110,7 +110,7 @@ class CityTwin {
       maxPitch: 85,
       attributionControl: false,
       hash: false,
-      canvasContextAttributes: { antialias: true },
+      canvasContextAttributes: { antialias: false },
       // the server names itself in style and TileJSON URLs by the host it was
       // asked for; keep every tile request on the page's own origin
       transformRequest: (url: string) => ({ url: sameOriginURL(url) }),
