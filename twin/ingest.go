@@ -296,73 +296,85 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 			months[monthKey(o.Time)] = o.Time
 		}
 	}
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	var inserted []Observation
-	var newParts []string
 	t0 := time.Now()
-	var tInsert time.Time
-	_, err := s.commitChanges(ctx, func(tx pgx.Tx, c *changeSet) error {
-		inserted = inserted[:0]
-		newParts = newParts[:0]
-		s.partMu.Lock()
-		for k, t := range months {
-			if s.parts[k] {
-				continue
-			}
-			if _, err := tx.Exec(ctx, `SELECT ct_observation_partition($1)`, t); err != nil {
-				s.partMu.Unlock()
-				return fmt.Errorf("partition %s: %w", k, err)
-			}
-			newParts = append(newParts, k)
-		}
-		s.partMu.Unlock()
-		if len(all) > 0 {
-			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS ct_obs_stage
-				(device_id text, time timestamptz, metric text, value double precision) ON COMMIT DELETE ROWS`); err != nil {
-				return fmt.Errorf("staging table: %w", err)
-			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ct_obs_stage"}, []string{"device_id", "time", "metric", "value"},
-				pgx.CopyFromSlice(len(all), func(i int) ([]any, error) {
-					o := all[i]
-					return []any{o.Device, o.Time, o.Metric, o.Value}, nil
-				})); err != nil {
-				return fmt.Errorf("copy observations: %w", err)
-			}
-			rows, err := tx.Query(ctx, `INSERT INTO observations (device_id, time, metric, value)
-				SELECT device_id, time, metric, value FROM ct_obs_stage ON CONFLICT DO NOTHING
-				RETURNING device_id, time, metric, value`)
-			if err != nil {
-				return fmt.Errorf("insert observations: %w", err)
-			}
-			for rows.Next() {
-				var o Observation
-				if err := rows.Scan(&o.Device, &o.Time, &o.Metric, &o.Value); err != nil {
-					rows.Close()
-					return err
-				}
-				o.Time = o.Time.UTC()
-				inserted = append(inserted, o)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("insert observations: %w", err)
-			}
-		}
-		tInsert = time.Now()
-		seen := map[string]time.Time{}
-		for _, r := range batch {
-			for id, t := range r.seen {
-				if t.After(seen[id]) {
-					seen[id] = t
-				}
-			}
-		}
-		return s.applyObservations(ctx, tx, c, inserted, seen)
-	})
+	tx, err := s.Pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var newParts []string
+	s.partMu.Lock()
+	for k, t := range months {
+		if s.parts[k] {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `SELECT ct_observation_partition($1)`, t); err != nil {
+			s.partMu.Unlock()
+			return nil, fmt.Errorf("partition %s: %w", k, err)
+		}
+		newParts = append(newParts, k)
+	}
+	s.partMu.Unlock()
+	var inserted []Observation
+	if len(all) > 0 {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS ct_obs_stage
+			(device_id text, time timestamptz, metric text, value double precision) ON COMMIT DELETE ROWS`); err != nil {
+			return nil, fmt.Errorf("staging table: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ct_obs_stage"}, []string{"device_id", "time", "metric", "value"},
+			pgx.CopyFromSlice(len(all), func(i int) ([]any, error) {
+				o := all[i]
+				return []any{o.Device, o.Time, o.Metric, o.Value}, nil
+			})); err != nil {
+			return nil, fmt.Errorf("copy observations: %w", err)
+		}
+		rows, err := tx.Query(ctx, `INSERT INTO observations (device_id, time, metric, value)
+			SELECT device_id, time, metric, value FROM ct_obs_stage ON CONFLICT DO NOTHING
+			RETURNING device_id, time, metric, value`)
+		if err != nil {
+			return nil, fmt.Errorf("insert observations: %w", err)
+		}
+		for rows.Next() {
+			var o Observation
+			if err := rows.Scan(&o.Device, &o.Time, &o.Metric, &o.Value); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			o.Time = o.Time.UTC()
+			inserted = append(inserted, o)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("insert observations: %w", err)
+		}
+	}
+	tInsert := time.Now()
+	seen := map[string]time.Time{}
+	for _, r := range batch {
+		for id, t := range r.seen {
+			if t.After(seen[id]) {
+				seen[id] = t
+			}
+		}
+	}
+	// The state part is serialised (commitMu) so that versions and the
+	// in-memory state follow commit order; the observation insert above is
+	// not, so the next batch's insert overlaps this one's state and commit.
+	// (No state transaction touches observations, so holding commitMu while
+	// another batch's insert waits on this one's rows cannot deadlock.)
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	c := s.newChangeSet()
+	if err := s.applyObservations(ctx, tx, c, inserted, seen); err != nil {
+		return nil, err
+	}
+	if err := c.finish(ctx, tx); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	c.install(ctx)
 	s.Logger.Debug("twin: batch committed", "rows", len(all), "new", len(inserted), "requests", len(batch),
 		"insert", tInsert.Sub(t0), "total", time.Since(t0))
 	s.partMu.Lock()
