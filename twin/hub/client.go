@@ -57,10 +57,12 @@ func (c *client) clearLocked() {
 	c.events = nil
 }
 
-// enqueue queues it (called by the hub under Hub.mu).
-func (c *client) enqueue(it *item) {
+// enqueueAll queues items, in seq order (called by the hub under Hub.mu).
+func (c *client) enqueueAll(items []*item) {
 	c.mu.Lock()
-	c.enqueueLocked(it)
+	for _, it := range items {
+		c.enqueueLocked(it)
+	}
 	c.mu.Unlock()
 	c.signal()
 }

@@ -109,6 +109,25 @@
 //	1009 message too big
 //	4008 too slow
 //
+// # Instances and the bus
+//
+// Without --nats-url the bus is in-process (feed.NewLocalBus). With
+// --nats-url (CITYTWIN_NATS_URL) every instance publishes its committed
+// events on the NATS subject "citytwin.feed" (feed.NewNATSBus) and delivers
+// the events of every instance, so that instances behind one load balancer
+// serve the same stream (same epoch and seqs: they share the database's
+// event log); a client may resume with "since" on another instance.
+//
+// # Operations
+//
+// The event log is trimmed every minute to Hub.Retention (24 h) and
+// Hub.MaxLogRows (2,000,000 rows); a client resuming from before that gets a
+// reset. Metrics: citytwin_hub_clients, citytwin_hub_entities,
+// citytwin_hub_seq, citytwin_hub_events_total,
+// citytwin_hub_event_lag_seconds (append to dispatch),
+// citytwin_hub_frames_total, citytwin_hub_messages_total,
+// citytwin_hub_resets_total{reason}, citytwin_hub_too_slow_total.
+//
 // # Ordering and delivery
 //
 // Writers append events to the event log in the same transaction as their

@@ -65,6 +65,7 @@ type Hub struct {
 	resCount   [16]int
 	entitySubs map[string]map[*client]struct{}
 	loaded     bool
+	scratch    map[*client][]*item
 }
 
 // entry is the latest state of one entity (or an open alarm).
@@ -213,6 +214,18 @@ func (h *Hub) dispatch(evs []feed.Event) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// Items per client, queued with one lock and one wake-up per client.
+	out := h.scratch
+	if out == nil {
+		out = map[*client][]*item{}
+		h.scratch = out
+	}
+	defer func() {
+		for c, items := range out {
+			c.enqueueAll(items)
+		}
+		clear(out)
+	}()
 	for _, ev := range evs {
 		if ev.Seq <= h.seq {
 			continue
@@ -221,7 +234,7 @@ func (h *Hub) dispatch(evs []feed.Event) {
 		h.seq = ev.Seq
 		it := &item{ev: ev, msg: h.render(ev)}
 		h.pushRing(it)
-		h.route(it)
+		h.route(it, out)
 		if !ev.At.IsZero() {
 			h.metrics.lag.Observe(now.Sub(ev.At).Seconds())
 		}
@@ -229,12 +242,12 @@ func (h *Hub) dispatch(evs []feed.Event) {
 	h.metrics.events.Add(float64(len(evs)))
 }
 
-// route queues it to every client whose subscription covers it.
-func (h *Hub) route(it *item) {
+// route adds it to out for every client whose subscription covers it.
+func (h *Hub) route(it *item, out map[*client][]*item) {
 	ev := &it.ev
 	for c := range h.entitySubs[ev.Entity] {
 		if c.sub.wantsLayer(ev.Layer) {
-			c.enqueue(it)
+			out[c] = append(out[c], it)
 		}
 	}
 	if ev.Cell == 0 {
@@ -246,7 +259,7 @@ func (h *Hub) route(it *item) {
 		}
 		for c := range h.cellSubs[res][parent(ev.Cell, res)] {
 			if c.sub.wantsLayer(ev.Layer) {
-				c.enqueue(it)
+				out[c] = append(out[c], it)
 			}
 		}
 	}
