@@ -17,6 +17,7 @@ import (
 	"github.com/citytwin/citytwin/importers/csv"
 	"github.com/citytwin/citytwin/importers/epanet"
 	"github.com/citytwin/citytwin/importers/geojson"
+	"github.com/citytwin/citytwin/importers/gpkg"
 	"github.com/citytwin/citytwin/importers/osm"
 	"github.com/citytwin/citytwin/importers/shapefile"
 	"github.com/citytwin/citytwin/importers/swmm"
@@ -171,6 +172,12 @@ func open(ctx context.Context, file string, opts Options, counted *atomic.Int64)
 			return nil, err
 		}
 		in.scanner = s
+	case "gpkg":
+		s, err := gpkg.Open(file, base)
+		if err != nil {
+			return nil, err
+		}
+		in.scanner, in.crs, in.layers = s, s.CRS(), s.Layers()
 	case "cityjson":
 		r, err := openFile()
 		if err != nil {

@@ -210,3 +210,21 @@ func TestCityJSON(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestGeoPackage(t *testing.T) {
+	s := MustOpenStore(t)
+	f := sharedData(t, "gpkg/planetiler-geopackage.gpkg")
+	rep, err := importers.Run(context.Background(), s, nil, importers.Options{Files: []string{f}, Layer: "metro_stations"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Inserted != 86 {
+		t.Fatalf("report %+v", rep)
+	}
+	if n := count(t, s, `SELECT count(*) FROM user_features WHERE layer = 'metro_stations' AND props->>'name' <> '' AND props ? 'line' AND GeometryType(geom) = 'POINT'`); n != 86 {
+		t.Errorf("%d stations with name and line", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM user_features WHERE layer = 'metro_stations' AND NOT ST_Intersects(geom, ST_MakeEnvelope(-77.5, 38.7, -76.8, 39.2, 4326))`); n != 0 {
+		t.Errorf("%d stations outside Washington", n)
+	}
+}

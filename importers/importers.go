@@ -154,9 +154,6 @@ func Run(ctx context.Context, store *spatial.Store, logger *slog.Logger, opts Op
 	for name := range layerNames {
 		l, err := store.Registry.Layer(name)
 		if err != nil {
-			if opts.Layer == "" {
-				return nil, err
-			}
 			// A new user layer, created in the load's transaction.
 			l = &spatial.Layer{Name: name, Title: name, Table: "user_features", GeomType: "Geometry", User: true}
 			if !validUserLayer(name) {
@@ -216,7 +213,8 @@ func Run(ctx context.Context, store *spatial.Store, logger *slog.Logger, opts Op
 			}
 			r := in.scanner.Record()
 			recNo++
-			if r.Layer == "" {
+			if r.Layer == "" || (opts.Layer != "" && in.format == "gpkg") {
+				// GeoPackage tables all go to the layer asked for.
 				r.Layer = opts.Layer
 			} else if opts.Layer != "" && r.Layer != opts.Layer {
 				continue

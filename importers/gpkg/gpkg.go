@@ -1,0 +1,251 @@
+// Package gpkg reads the feature tables of an OGC GeoPackage (SQLite): every
+// table listed in gpkg_contents as features, each row a feature whose
+// geometry is the GeoPackage binary (GP header + WKB) of its geometry column
+// and whose other columns are its properties. The table's srs_id gives the
+// CRS (an EPSG code in practice).
+package gpkg
+
+import (
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/wkb"
+
+	"github.com/citytwin/citytwin/internal/errs"
+	"github.com/citytwin/citytwin/spatial/load"
+)
+
+// Table is one feature table.
+type Table struct {
+	Name, GeomColumn, PK string
+	SRID                 int
+	// Layer is the table's name made a layer name.
+	Layer string
+}
+
+// Scanner yields the features of a GeoPackage's feature tables in turn.
+type Scanner struct {
+	File   string
+	Tables []Table
+
+	db   *sql.DB
+	ti   int
+	rows *sql.Rows
+	cols []string
+	n    int64
+	rec  *load.Record
+	err  error
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// LayerName turns a table name into a user layer name.
+func LayerName(t string) string {
+	n := strings.Trim(nonName.ReplaceAllString(strings.ToLower(t), "_"), "_")
+	if n == "" || n[0] < 'a' || n[0] > 'z' {
+		n = "t_" + n
+	}
+	if len(n) > 63 {
+		n = n[:63]
+	}
+	return n
+}
+
+// Open opens the GeoPackage at path read-only and lists its feature tables.
+// Returns EINVALID when it is not a GeoPackage.
+func Open(path, file string) (*Scanner, error) {
+	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?mode=ro&immutable=1")
+	if err != nil {
+		return nil, errs.Invalid(file, "cannot open: %v", err)
+	}
+	s := &Scanner{File: file, db: db}
+	rows, err := db.Query(`SELECT g.table_name, g.column_name, g.srs_id FROM gpkg_geometry_columns g
+		JOIN gpkg_contents c ON c.table_name = g.table_name WHERE c.data_type = 'features' ORDER BY g.table_name`)
+	if err != nil {
+		db.Close()
+		return nil, errs.Invalid(file, "not a GeoPackage (%v)", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t Table
+		if err := rows.Scan(&t.Name, &t.GeomColumn, &t.SRID); err != nil {
+			db.Close()
+			return nil, errs.Invalid(file, "gpkg_geometry_columns: %v", err)
+		}
+		t.Layer = LayerName(t.Name)
+		s.Tables = append(s.Tables, t)
+	}
+	if err := rows.Err(); err != nil {
+		db.Close()
+		return nil, errs.Invalid(file, "gpkg_geometry_columns: %v", err)
+	}
+	if len(s.Tables) == 0 {
+		db.Close()
+		return nil, errs.Invalid(file, "the GeoPackage has no feature table")
+	}
+	for i := range s.Tables {
+		t := &s.Tables[i]
+		pr, err := db.Query(`SELECT name, pk FROM pragma_table_info(?)`, t.Name)
+		if err != nil {
+			db.Close()
+			return nil, errs.Invalid(file, "table %s: %v", t.Name, err)
+		}
+		for pr.Next() {
+			var name string
+			var pk int
+			if pr.Scan(&name, &pk) == nil && pk == 1 {
+				t.PK = name
+			}
+		}
+		pr.Close()
+	}
+	return s, nil
+}
+
+// CRS returns the CRS of the tables ("EPSG:n"), "" for lon/lat or when they
+// differ.
+func (s *Scanner) CRS() string {
+	srid := s.Tables[0].SRID
+	for _, t := range s.Tables {
+		if t.SRID != srid {
+			return ""
+		}
+	}
+	if srid <= 0 || srid == 4326 {
+		return ""
+	}
+	return fmt.Sprintf("EPSG:%d", srid)
+}
+
+// Layers lists the tables' layer names.
+func (s *Scanner) Layers() []string {
+	out := make([]string, len(s.Tables))
+	for i, t := range s.Tables {
+		out[i] = t.Layer
+	}
+	return out
+}
+
+func quote(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + `"` }
+
+// Scan advances to the next feature.
+func (s *Scanner) Scan() bool {
+	for s.err == nil {
+		if s.rows == nil {
+			if s.ti >= len(s.Tables) {
+				return false
+			}
+			rows, err := s.db.Query(`SELECT * FROM ` + quote(s.Tables[s.ti].Name))
+			if err != nil {
+				s.err = errs.Invalid(s.File, "table %s: %v", s.Tables[s.ti].Name, err)
+				return false
+			}
+			s.rows = rows
+			s.cols, _ = rows.Columns()
+		}
+		if !s.rows.Next() {
+			if err := s.rows.Err(); err != nil {
+				s.err = errs.Invalid(s.File, "table %s: %v", s.Tables[s.ti].Name, err)
+			}
+			s.rows.Close()
+			s.rows = nil
+			s.ti++
+			continue
+		}
+		t := s.Tables[s.ti]
+		vals := make([]any, len(s.cols))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := s.rows.Scan(ptrs...); err != nil {
+			s.err = errs.Invalid(s.File, "table %s: %v", t.Name, err)
+			return false
+		}
+		s.n++
+		props := map[string]any{}
+		var blob []byte
+		id := ""
+		for i, c := range s.cols {
+			switch v := vals[i].(type) {
+			case []byte:
+				if c == t.GeomColumn {
+					blob = v
+				} else {
+					props[c] = string(v)
+				}
+			default:
+				if c != t.GeomColumn {
+					props[c] = v
+				}
+			}
+			if c == t.PK && vals[i] != nil {
+				id = fmt.Sprint(vals[i])
+				delete(props, c)
+			}
+		}
+		rec := &load.Record{File: s.File, Num: s.n, Layer: t.Layer, SourceID: id, Props: props}
+		if len(s.Tables) > 1 {
+			rec.SourceID = t.Name + "/" + id
+		}
+		rec.Decode = func(r *load.Record) error {
+			g, err := Geometry(blob)
+			if err != nil {
+				return err
+			}
+			r.Geom = g
+			return nil
+		}
+		s.rec = rec
+		return true
+	}
+	return false
+}
+
+// Record returns the current feature.
+func (s *Scanner) Record() *load.Record { return s.rec }
+
+// Err returns the error that stopped the scan.
+func (s *Scanner) Err() error { return s.err }
+
+// Close closes the database.
+func (s *Scanner) Close() error {
+	if s.rows != nil {
+		s.rows.Close()
+	}
+	return s.db.Close()
+}
+
+// Geometry decodes a GeoPackage binary geometry. Returns EINVALID for a
+// malformed or empty one.
+func Geometry(b []byte) (orb.Geometry, error) {
+	if len(b) < 8 || b[0] != 'G' || b[1] != 'P' {
+		return nil, errs.Invalid("geometry", "not a GeoPackage geometry")
+	}
+	flags := b[3]
+	if flags&0x20 != 0 {
+		return nil, errs.Invalid("geometry", "extended GeoPackage geometries are not supported")
+	}
+	if flags&0x10 != 0 {
+		return nil, errs.Invalid("geometry", "empty geometry")
+	}
+	env := map[byte]int{0: 0, 1: 32, 2: 48, 3: 48, 4: 64}[(flags>>1)&7]
+	if (flags>>1)&7 > 4 {
+		return nil, errs.Invalid("geometry", "bad envelope indicator")
+	}
+	_ = binary.LittleEndian
+	if len(b) < 8+env {
+		return nil, errs.Invalid("geometry", "truncated GeoPackage geometry")
+	}
+	g, err := wkb.Unmarshal(b[8+env:])
+	if err != nil {
+		return nil, errs.Invalid("geometry", "bad WKB: %v", err)
+	}
+	return g, nil
+}
