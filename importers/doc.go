@@ -1,5 +1,92 @@
-// Package importers reads the files a city's GIS department holds (GeoJSON,
-// CSV, Shapefile, GeoPackage, OpenStreetMap, CityJSON, EPANET, SWMM) into
-// features for the bulk loader in package spatial, with CRS handling and
-// geometry checks.
+// Package importers reads the files a city's GIS department holds into the
+// twin's layers: one sub-package per format, each a Scanner in the manner of
+// osm.Scanner, and Run, which detects formats, maps attributes, picks source
+// ids and hands the records to the bulk loader (package spatial/load).
+//
+// # Formats
+//
+//   - geojson: a FeatureCollection or newline-delimited features (.geojson,
+//     .json, .ndjson, .geojsonl, .jsonl), streamed: memory stays bounded
+//     whatever the file's size; features are parsed by the loader's workers.
+//     A legacy "crs" member is honoured.
+//   - csv: lon/lat columns (lon, lng, longitude, x, 经度 / lat, latitude, y,
+//     纬度) or a WKT column (wkt, geom, geometry, the_geom, shape); comma,
+//     semicolon or tab; UTF-8 or GBK/GB18030 (detected).
+//   - shapefile: a .shp, a folder holding one, or a .zip holding one; the
+//     .prj gives the CRS (see package crs), the .cpg the DBF code page (GBK,
+//     UTF-8, Latin-1; else the DBF language driver, else detection).
+//   - gpkg: every feature table of a GeoPackage; with --layer all go to that
+//     layer, else each table to a user layer named after it.
+//   - osm: .osm.pbf, .osm, .osm.bz2: buildings (height, building:levels →
+//     height_m, floors), roads, water, waterways, land use, parking, street
+//     lamps and power poles (smart_poles), pipelines with a known substance
+//     (pipes); multipolygon relations assembled. Every OSM tag is kept as the
+//     property "osm:KEY". The extract is held in memory (city extracts).
+//   - cityjson: CityJSON 1.1/2.0 and CityJSONSeq; Building and BuildingPart →
+//     buildings with footprint, height_m (measuredHeight, else the z span)
+//     and geom3d.
+//   - epanet: .inp water models → network_nodes (junction, reservoir, tank)
+//     and pipes (pipe, pump, valve with status), US units converted.
+//   - swmm: .inp drainage models → network_nodes (manhole, outfall,
+//     storage) and pipes (conduit, from inlet to outlet, inverts).
+//
+// Multi-layer formats (osm, cityjson, epanet, swmm, gpkg) go to their default
+// layers when no layer is given; with one, only that layer's features load.
+// A layer name that is not built in creates a user layer in the same
+// transaction.
+//
+// # CRS
+//
+// --crs takes EPSG:nnnn (any code PostGIS knows; reprojected by ST_Transform
+// in batches), gcj02 or bd09 (converted in Go, package crs, with an iterative
+// inverse), or local:LON,LAT[,METRES_PER_UNIT] for schematic models (EPANET,
+// SWMM) whose coordinates are local: their origin is placed at LON,LAT, x
+// east and y north. Without --crs the file's own (.prj, CityJSON metadata,
+// GeoPackage srs_id, GeoJSON crs) is used, else EPSG:4326. EPANET and SWMM
+// files need --crs. Coordinates that land off the planet are rejected with
+// "wrong CRS?".
+//
+// # Attributes and ids
+//
+// Properties named like an attribute of the target layer fill its typed
+// column (converted and checked: a bad value rejects the record); the others
+// are kept in props. --map source=attribute renames (GeoJSON and CSV also
+// map height → height_m and levels/building:levels → floors). The source id
+// is the --id-field property, else the format's id (GeoJSON feature id, OSM
+// "way/123", EPANET/SWMM element id, GeoPackage primary key), else the "id"
+// property, else the record number. The source is --source, else the file
+// name without extensions; (source, source_id) upserts.
+//
+// # All or nothing
+//
+// One import is one transaction: a rejected record fails it and nothing stays
+// (EINVALID naming the file and record), unless SkipInvalid, when the valid
+// records commit and the report lists the first rejections with record
+// number and reason. DryRun checks and stages everything, then rolls back.
+//
+// # Command and API
+//
+//	citytwin import FILE... --layer LAYER [--format F] [--crs C] [--map a=b]...
+//	    [--id-field F] [--source S] [--dry-run] [--skip-invalid]
+//
+// prints a progress bar on a terminal (plain lines otherwise) and the report;
+// bad input exits 1 with the message.
+//
+// POST /api/v1/imports (operator or admin) takes multipart/form-data: one or
+// more "file" parts and the fields layer, format, crs, map ("a=b", repeatable
+// or comma-separated), id_field, source, dry_run, skip_invalid. Bad fields
+// answer 400 at once, an upload over the limit 413; otherwise 202 with
+//
+//	{"id": 7, "status": "running", "files": [...], "options": {...}, "progress": {...}, "created_at": ...}
+//
+// GET /api/v1/imports/{id} (readers) answers
+//
+//	{"id": 7, "status": "running"|"succeeded"|"failed", "files": [...], "options": {...},
+//	 "progress": {"read", "written", "stage", "bytes_done", "bytes_total"},
+//	 "report": {"read", "inserted", "updated", "repaired", "rejected", "rejections": [{"file", "record", "reason"}], "layers": {...}, "duration_s"},
+//	 "error": {"code", "message", "where", "status"}, "created_at", "finished_at"}
+//
+// Jobs run in goroutines the App owns and are recorded in import_jobs, so a
+// finished job's report survives restarts; a job cut short by a shutdown is
+// marked failed (its transaction rolled back).
 package importers
