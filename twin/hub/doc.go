@@ -104,7 +104,7 @@
 //
 // # Close codes
 //
-//	1000 server shutting down (reconnect with since)
+//	1001 server shutting down (reconnect with since)
 //	1008 policy: bad first frame / not JSON text
 //	1009 message too big
 //	4008 too slow
