@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,14 +25,20 @@ type Env struct {
 	Logger   *slog.Logger
 }
 
+// BackgroundLayers are the layers the demo loads after it starts serving:
+// the city (districts, land use, water, roads, buildings, project sites)
+// shows at once, the networks and poles follow.
+var BackgroundLayers = []string{"network_nodes", "pipes", "smart_poles", "cameras"}
+
 // SetupDezhou generates the Dezhou district of scale and seed into dir
-// (unless already there) and loads it through the importers when the
-// database has no generated district yet. It returns the district's device
-// registrations.
-func SetupDezhou(ctx context.Context, env Env, dir, scale string, seed uint64) ([]dezhou.Device, error) {
+// (unless already there) and loads the layers that are not in the database
+// yet, except BackgroundLayers. It returns the district's device
+// registrations and rest, which loads BackgroundLayers (the demo runs it
+// in the background once it serves).
+func SetupDezhou(ctx context.Context, env Env, dir, scale string, seed uint64) (devs []dezhou.Device, rest func(context.Context) error, err error) {
 	sc, err := dezhou.ScaleNamed(scale)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := dezhou.ReadManifest(dir); err != nil {
 		start := time.Now()
@@ -41,24 +48,34 @@ func SetupDezhou(ctx context.Context, env Env, dir, scale string, seed uint64) (
 		}})
 		if err != nil {
 			os.RemoveAll(dir)
-			return nil, err
+			return nil, nil, err
 		}
 		env.Logger.Info("sample district generated", "devices", m.DeviceCount, "duration", time.Since(start).Round(time.Millisecond))
 	}
-	loaded, err := Loaded(ctx, env.Pool, dezhou.Source)
-	if err != nil {
-		return nil, err
-	}
-	if loaded {
-		env.Logger.Info("the database already holds the sample district; not loading it again", "source", dezhou.Source)
-	} else {
-		start := time.Now()
-		if _, err := Load(ctx, env.Store, env.Logger, dir); err != nil {
-			return nil, err
+	var fg []string
+	for _, l := range dezhou.LayerOrder {
+		if !slices.Contains(BackgroundLayers, l) {
+			fg = append(fg, l)
 		}
-		env.Logger.Info("sample district loaded", "duration", time.Since(start).Round(time.Millisecond))
 	}
-	return ReadDevices(filepath.Join(dir, "devices.ndjson"))
+	start := time.Now()
+	if _, err := LoadLayers(ctx, env.Store, env.Logger, dir, fg, true); err != nil {
+		return nil, nil, err
+	}
+	env.Logger.Info("sample city loaded", "duration", time.Since(start).Round(time.Millisecond))
+	devs, err = ReadDevices(filepath.Join(dir, "devices.ndjson"))
+	if err != nil {
+		return nil, nil, err
+	}
+	rest = func(ctx context.Context) error {
+		start := time.Now()
+		if _, err := LoadLayers(ctx, env.Store, env.Logger, dir, BackgroundLayers, true); err != nil {
+			return err
+		}
+		env.Logger.Info("sample networks and poles loaded", "duration", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	return devs, rest, nil
 }
 
 // RegisterDevices registers the devices the twin does not know yet, bound

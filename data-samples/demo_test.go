@@ -104,6 +104,17 @@ func TestDemoSmallDistrict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := count(t, pool, `SELECT count(*) FROM buildings WHERE source = $1`, dezhou.Source); n == 0 {
+		t.Fatal("no buildings when the demo starts serving")
+	}
+	// the networks, poles and devices follow in the background
+	deadline := time.Now().Add(90 * time.Second)
+	for count(t, pool, `SELECT count(*) FROM devices`) < m.DeviceCount {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d devices registered after 90 s", count(t, pool, `SELECT count(*) FROM devices`), m.DeviceCount)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	for _, l := range m.Layers {
 		table := l.Layer
 		if n := count(t, pool, `SELECT count(*) FROM `+table+` WHERE source = $1`, dezhou.Source); n != l.Count {
@@ -129,7 +140,7 @@ func TestDemoSmallDistrict(t *testing.T) {
 		t.Error("no lamp bound to its pole")
 	}
 	// telemetry from the simulator (first reports within 20 s)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for count(t, pool, `SELECT count(DISTINCT device_id) FROM device_state`) < m.DeviceCount*9/10 {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d of %d devices reported", count(t, pool, `SELECT count(DISTINCT device_id) FROM device_state`), m.DeviceCount)

@@ -35,14 +35,38 @@ func Loaded(ctx context.Context, pool *pgxpool.Pool, source string) (bool, error
 // importers.Run (the path users take), in dezhou.LayerOrder, and returns the
 // reports by layer. Each layer is one transaction; re-loading upserts.
 func Load(ctx context.Context, store *spatial.Store, logger *slog.Logger, dir string) (map[string]*importers.Report, error) {
+	return LoadLayers(ctx, store, logger, dir, nil, false)
+}
+
+// LoadLayers is Load for the given layers only (nil: all). With missingOnly
+// it skips the layers whose features are all in the database already (a
+// demo interrupted while loading resumes where it stopped).
+func LoadLayers(ctx context.Context, store *spatial.Store, logger *slog.Logger, dir string, layers []string, missingOnly bool) (map[string]*importers.Report, error) {
 	m, err := dezhou.ReadManifest(dir)
 	if err != nil {
 		return nil, err
 	}
+	want := map[string]bool{}
+	for _, l := range layers {
+		want[l] = true
+	}
 	reports := map[string]*importers.Report{}
 	for _, lf := range m.Layers {
-		if lf.Count == 0 {
+		if lf.Count == 0 || (layers != nil && !want[lf.Layer]) {
 			continue
+		}
+		if missingOnly {
+			l, err := store.Registry.Layer(lf.Layer)
+			if err != nil {
+				return reports, err
+			}
+			var n int64
+			if err := store.Pool.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{l.Table}.Sanitize()+` WHERE source = $1`, m.Source).Scan(&n); err != nil {
+				return reports, fmt.Errorf("samples: %w", err)
+			}
+			if n >= lf.Count {
+				continue
+			}
 		}
 		start := time.Now()
 		rep, err := importers.Run(ctx, store, logger, importers.Options{

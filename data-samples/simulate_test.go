@@ -28,8 +28,11 @@ func TestSimulatedMainBreak(t *testing.T) {
 	a := apptest.MustRun(t)
 	ctx := context.Background()
 	env := samples.Env{Pool: a.Pool, Store: a.Store, Registry: a.Registry, Twin: a.Twin, Logger: slog.New(slog.DiscardHandler)}
-	devs, err := samples.SetupDezhou(ctx, env, t.TempDir(), "small", 5)
+	devs, rest, err := samples.SetupDezhou(ctx, env, t.TempDir(), "small", 5)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rest(ctx); err != nil {
 		t.Fatal(err)
 	}
 	n, err := samples.RegisterDevices(ctx, env, dezhou.Source, devs)

@@ -20,7 +20,7 @@
 // package samples.
 //
 // Scales: "small" (6x5 blocks, about 500 buildings, for tests), "default"
-// (40x30 blocks, about 20,000 buildings, the demo) and "large" (250x200
+// (40x30 blocks, about 20,000 buildings, the demo) and "large" (280x220
 // blocks, about a million buildings, for benchmarks; streamed to disk).
 //
 //	m, err := dezhou.Generate(ctx, dezhou.Options{Scale: s, Seed: 1, Dir: dir})

@@ -37,7 +37,7 @@ type Scale struct {
 var Scales = []Scale{
 	{Name: "small", NX: 6, NY: 5, Projects: 6},
 	{Name: "default", NX: 40, NY: 30, Projects: 40},
-	{Name: "large", NX: 250, NY: 200, Projects: 42},
+	{Name: "large", NX: 280, NY: 220, Projects: 42},
 }
 
 // ScaleNamed returns the scale called name ("" is "default").

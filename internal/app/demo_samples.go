@@ -25,6 +25,7 @@ func demoSamples(ctx context.Context, a *App, opts demoOptions) error {
 	var devs []dezhou.Device
 	source := dezhou.Source
 	var err error
+	rest := func(context.Context) error { return nil }
 	if opts.OSM != "" {
 		var res *samples.OSMResult
 		res, err = samples.SetupOSM(ctx, env, opts.OSM, filepath.Join(a.Config.DataDir, "samples"), uint64(opts.Seed))
@@ -33,9 +34,23 @@ func demoSamples(ctx context.Context, a *App, opts demoOptions) error {
 		}
 	} else {
 		dir := filepath.Join(a.Config.DataDir, "samples", fmt.Sprintf("dezhou-%s-%d", opts.Scale, opts.Seed))
-		devs, err = samples.SetupDezhou(ctx, env, dir, opts.Scale, uint64(opts.Seed))
+		devs, rest, err = samples.SetupDezhou(ctx, env, dir, opts.Scale, uint64(opts.Seed))
 	}
 	if err != nil {
+		return err
+	}
+	// The city shows now; the networks, poles, devices and the simulator
+	// follow in the background.
+	a.Go(func() {
+		if err := demoSamplesRest(ctx, a, env, opts, source, devs, rest); err != nil && ctx.Err() == nil {
+			env.Logger.Error("demo: loading the sample district failed", "err", err)
+		}
+	})
+	return nil
+}
+
+func demoSamplesRest(ctx context.Context, a *App, env samples.Env, opts demoOptions, source string, devs []dezhou.Device, rest func(context.Context) error) error {
+	if err := rest(ctx); err != nil {
 		return err
 	}
 	if _, err := samples.RegisterDevices(ctx, env, source, devs); err != nil {
@@ -45,7 +60,7 @@ func demoSamples(ctx context.Context, a *App, opts demoOptions) error {
 		return nil
 	}
 	var key string
-	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		var err error
 		key, err = auth.CreateKey(ctx, tx, "demo simulator", auth.Operator, "")
 		return err
@@ -73,11 +88,8 @@ func demoSamples(ctx context.Context, a *App, opts demoOptions) error {
 		mq.Attach(sim)
 	}
 	logger.Info("simulator started", "devices", sim.Devices(), "mqtt", mq != nil)
-	a.Go(func() {
-		defer pub.Close()
-		sim.Run(ctx)
-	})
-	return nil
+	defer pub.Close()
+	return sim.Run(ctx)
 }
 
 // lazyHTTP posts to the demo's own HTTP API once it serves.
