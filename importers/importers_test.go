@@ -3,6 +3,7 @@ package importers_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -306,5 +307,45 @@ func TestSWMMStatePlane(t *testing.T) {
 		if n := count(t, s, q); n != want {
 			t.Errorf("%s = %d, want %d", q, n, want)
 		}
+	}
+}
+
+func TestReprojection(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	// Web Mercator, named by the file's legacy crs member.
+	f := writeFile(t, "m.geojson", `{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::3857"}},"features":[
+{"type":"Feature","id":"m1","properties":{},"geometry":{"type":"Point","coordinates":[12957224.6,4852834.0]}}]}`)
+	if _, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "cameras"}); err != nil {
+		t.Fatal(err)
+	}
+	var x, y float64
+	if err := s.Pool.QueryRow(ctx, `SELECT ST_X(geom), ST_Y(geom) FROM cameras WHERE source_id = 'm1'`).Scan(&x, &y); err != nil {
+		t.Fatal(err)
+	}
+	if x < 116.396 || x > 116.398 || y < 39.908 || y > 39.910 {
+		t.Errorf("3857 -> (%v, %v)", x, y)
+	}
+	// GCJ-02 (a Chinese web map's point) back to WGS84.
+	f = writeFile(t, "g.csv", "id,lng,lat\ng1,116.41024449916938,39.91640428150164\n")
+	if _, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "cameras", CRS: "gcj02"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pool.QueryRow(ctx, `SELECT ST_X(geom), ST_Y(geom) FROM cameras WHERE source_id = 'g1'`).Scan(&x, &y); err != nil {
+		t.Fatal(err)
+	}
+	if d := math.Hypot(x-116.404, y-39.915); d > 1e-7 {
+		t.Errorf("gcj02 -> (%v, %v), %g° from the WGS84 point", x, y, d)
+	}
+	// A guessed CRS that puts the data off the planet.
+	f = writeFile(t, "w.csv", "id,x,y\nw1,116.4,39.9\n")
+	_, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "cameras", CRS: "EPSG:4326", Source: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = writeFile(t, "w2.csv", "id,x,y\nw2,440000,4420000\n")
+	_, err = importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "cameras"})
+	if errs.Code(err) != errs.EINVALID || !strings.Contains(err.Error(), "wrong CRS?") {
+		t.Fatalf("metres as degrees: %v", err)
 	}
 }
