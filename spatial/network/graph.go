@@ -52,9 +52,12 @@ type Graph struct {
 	// adj lists, per node, the pipes incident to it.
 	adj [][]int32
 	// lineValves lists, per pipe, the valves sitting on it.
-	lineValves map[int32][]lineValve
+	lineValves [][]lineValve
 	// lineValveNode marks nodes that are line valves (not graph vertices).
 	lineValveNode []bool
+	// ns and ps are the valve states of nodes and pipes (see nodeValve).
+	ns []int8
+	ps []int8
 	// valvePipe is the pipe each resolved line valve sits on.
 	valvePipe map[int32]int32
 	baseOnce  sync.Once
@@ -76,7 +79,7 @@ func (g *Graph) PipeIndex(id int64) (int32, bool) { i, ok := g.pipeIdx[id]; retu
 func Build(network string, nodes []Node, pipes []Pipe) *Graph {
 	g := &Graph{Network: network, Nodes: nodes, Pipes: pipes,
 		nodeIdx: make(map[int64]int32, len(nodes)), pipeIdx: make(map[int64]int32, len(pipes)),
-		adj: make([][]int32, len(nodes)), lineValves: map[int32][]lineValve{}, valvePipe: map[int32]int32{}, lineValveNode: make([]bool, len(nodes))}
+		adj: make([][]int32, len(nodes)), lineValves: make([][]lineValve, len(pipes)), valvePipe: map[int32]int32{}, lineValveNode: make([]bool, len(nodes))}
 	type key struct{ source, id string }
 	nodeBySrc := make(map[key]int32, len(nodes))
 	for i, n := range nodes {
@@ -93,6 +96,14 @@ func Build(network string, nodes []Node, pipes []Pipe) *Graph {
 		if p.To >= 0 && p.To != p.From {
 			g.adj[p.To] = append(g.adj[p.To], int32(i))
 		}
+	}
+	g.ns = make([]int8, len(nodes))
+	for i := range nodes {
+		g.ns[i] = int8(nodeValve(&nodes[i]))
+	}
+	g.ps = make([]int8, len(pipes))
+	for i := range pipes {
+		g.ps[i] = int8(pipeValve(&pipes[i]))
 	}
 	for i, n := range nodes {
 		if n.Kind != "valve" || n.OnPipe == "" {

@@ -57,7 +57,7 @@ func (g *Graph) lineValveAt(p int32, end int8, shut []bool) (int, int32) {
 		if v.end != end {
 			continue
 		}
-		s := nodeValve(&g.Nodes[v.node])
+		s := int(g.ns[v.node])
 		if s == closed || (shut != nil && shut[v.node]) {
 			return closed, -1
 		}
@@ -113,14 +113,14 @@ func (g *Graph) flood(startNodes, startPipes []int32, dir string, skipNode, skip
 		if n < 0 || vn[n] || (skipNode != nil && skipNode[n]) || g.lineValveNode[n] {
 			return
 		}
-		if nodeValve(&g.Nodes[n]) == closed || (shutNode != nil && shutNode[n]) {
+		if g.ns[n] == closed || (shutNode != nil && shutNode[n]) {
 			return
 		}
 		vn[n] = true
 		qn = append(qn, n)
 	}
 	enterPipe := func(p int32) {
-		if vp[p] || (skipPipe != nil && skipPipe[p]) || pipeValve(&g.Pipes[p]) == closed || (shutPipe != nil && shutPipe[p]) {
+		if vp[p] || (skipPipe != nil && skipPipe[p]) || g.ps[p] == closed || (shutPipe != nil && shutPipe[p]) {
 			return
 		}
 		vp[p] = true
