@@ -36,3 +36,6 @@ bench-live:
 
 bench-import:
 	bash scripts/bench-import.sh
+
+bench-ingest:
+	bash scripts/bench-ingest.sh
