@@ -39,3 +39,6 @@ bench-import:
 
 bench-ingest:
 	bash scripts/bench-ingest.sh
+
+bench-api:
+	bash scripts/bench-api.sh
