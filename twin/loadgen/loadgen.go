@@ -61,6 +61,10 @@ type Result struct {
 	Pairs                    int64
 	PeakRSSKB                int64
 	ClientsConnected         int
+	// HubLagP50 and HubLagP99 are the server's own figures (upper bucket
+	// bounds of citytwin_hub_event_lag_seconds): from an event's append in
+	// the ingest transaction to its dispatch by the hub.
+	HubLagP50, HubLagP99 time.Duration
 }
 
 const metric = "pm10" // env metric without an alarm rule, range 0..3000
@@ -206,7 +210,60 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.P50, res.P99, res.Max = lat.quantiles()
 	res.Deltas = int64(lat.n())
 	res.PeakRSSKB = peak
+	res.HubLagP50, res.HubLagP99 = hubLag(ctx, cfg)
 	return res, nil
+}
+
+// hubLag reads the hub's lag histogram from the server's /metrics.
+func hubLag(ctx context.Context, cfg Config) (p50, p99 time.Duration) {
+	req, err := http.NewRequestWithContext(ctx, "GET", cfg.URL+"/metrics", nil)
+	if err != nil {
+		return 0, 0
+	}
+	req.Header.Set("Authorization", "Bearer "+cfg.AdminKey)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	type bucket struct {
+		le float64
+		n  float64
+	}
+	var bs []bucket
+	for _, line := range strings.Split(string(b), "\n") {
+		const pfx = `citytwin_hub_event_lag_seconds_bucket{le="`
+		if !strings.HasPrefix(line, pfx) {
+			continue
+		}
+		rest := line[len(pfx):]
+		i := strings.Index(rest, `"}`)
+		if i < 0 {
+			continue
+		}
+		le, err1 := strconv.ParseFloat(rest[:i], 64)
+		n, err2 := strconv.ParseFloat(strings.TrimSpace(rest[i+2:]), 64)
+		if err1 == nil && err2 == nil {
+			bs = append(bs, bucket{le, n})
+		}
+	}
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return 0, 0
+	}
+	total := bs[len(bs)-1].n
+	q := func(p float64) time.Duration {
+		for _, b := range bs {
+			if b.n >= p*total {
+				if math.IsInf(b.le, 1) {
+					return -1
+				}
+				return time.Duration(b.le * float64(time.Second))
+			}
+		}
+		return -1
+	}
+	return q(0.5), q(0.99)
 }
 
 func register(ctx context.Context, cfg Config, devs []*device) error {

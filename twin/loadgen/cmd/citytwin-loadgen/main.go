@@ -26,7 +26,7 @@ func main() {
 	flag.Float64Var(&cfg.Rate, "rate", 20000, "observations/s in total")
 	flag.Float64Var(&cfg.HTTPShare, "http-share", 0.5, "part of the rate sent over HTTP (the rest over MQTT)")
 	flag.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to publish")
-	flag.DurationVar(&cfg.Drain, "drain", 10*time.Second, "how long clients may take to get the last readings")
+	flag.DurationVar(&cfg.Drain, "drain", 30*time.Second, "how long clients may take to get the last readings")
 	flag.IntVar(&cfg.PID, "pid", 0, "server process id, for its peak memory")
 	flag.Parse()
 	if cfg.AdminKey == "" {
@@ -49,6 +49,8 @@ func main() {
 	fmt.Printf("%-34s %14s %14s %8s\n", "ingest-to-client latency p50", r.P50.Round(100*time.Microsecond), "-", "")
 	fmt.Printf("%-34s %14s %14s %8s\n", "ingest-to-client latency p99", r.P99.Round(100*time.Microsecond), "100ms", goal(float64(r.P99), float64(100*time.Millisecond)))
 	fmt.Printf("%-34s %14s %14s %8s\n", "ingest-to-client latency max", r.Max.Round(time.Millisecond), "-", "")
+	fmt.Printf("%-34s %14s %14s %8s\n", "hub lag (append->dispatch) p50 <=", r.HubLagP50, "-", "")
+	fmt.Printf("%-34s %14s %14s %8s\n", "hub lag (append->dispatch) p99 <=", r.HubLagP99, "-", "")
 	fmt.Printf("%-34s %14d %14d %8s\n", "messages lost (client, device)", r.Lost, 0, fmt.Sprintf("of %d", r.Pairs))
 	fmt.Printf("%-34s %14d %14s %8s\n", "observations sent / accepted", r.Sent, fmt.Sprint(r.Accepted), "")
 	fmt.Printf("%-34s %14d %14s %8s\n", "rejected or duplicate", r.Rejected, "0", "")
