@@ -61,6 +61,9 @@ type Result struct {
 	Pairs                    int64
 	PeakRSSKB                int64
 	ClientsConnected         int
+	// ClientsDropped counts clients the server closed during the run (a
+	// write timeout or 4008 too slow); their readings count as lost.
+	ClientsDropped int64
 	// HubLagP50 and HubLagP99 are the server's own figures (upper bucket
 	// bounds of citytwin_hub_event_lag_seconds): from an event's append in
 	// the ingest transaction to its dispatch by the hub.
@@ -107,6 +110,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Clients: each subscribes to a viewport about a tenth of the area wide.
 	res := &Result{}
 	var lat latencies
+	var dropped atomic.Int64
 	clients := make([]*wsClient, 0, cfg.Clients)
 	cctx, cancelClients := context.WithCancel(ctx)
 	defer cancelClients()
@@ -123,6 +127,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		go func() {
 			defer cwg.Done()
 			c.read(cctx, &lat)
+			if cctx.Err() == nil {
+				dropped.Add(1)
+				log.Warn("websocket client closed by the server", "err", c.err)
+			}
 		}()
 	}
 	res.ClientsConnected = len(clients)
@@ -210,6 +218,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.P50, res.P99, res.Max = lat.quantiles()
 	res.Deltas = int64(lat.n())
 	res.PeakRSSKB = peak
+	res.ClientsDropped = dropped.Load()
 	res.HubLagP50, res.HubLagP99 = hubLag(ctx, cfg)
 	return res, nil
 }
@@ -429,6 +438,7 @@ func publishMQTT(ctx context.Context, cfg Config, devs []*device, g, conns int, 
 // last observation time it received for each.
 type wsClient struct {
 	conn *websocket.Conn
+	err  error
 	mu   sync.Mutex
 	last map[string]int64 // device id → last observation time (µs) received
 }
@@ -492,6 +502,7 @@ func (c *wsClient) read(ctx context.Context, lat *latencies) {
 	for {
 		_, b, err := c.conn.ReadMessage()
 		if err != nil {
+			c.err = err
 			return
 		}
 		now := time.Now()
