@@ -193,12 +193,12 @@ func sharedData(t *testing.T, rel string) string {
 // TestDemoOSMMonaco builds the twin on the Monaco extract.
 func TestDemoOSMMonaco(t *testing.T) {
 	t.Parallel()
-	_, _, _, pool := runDemo(t, "--osm", sharedData(t, "osm/monaco-latest.osm.pbf"), "--simulate=false")
+	_, _, dataDir, pool := runDemo(t, "--osm", sharedData(t, "osm/monaco-latest.osm.pbf"), "--simulate=false")
 	src := samples.OSMSource("monaco-latest.osm.pbf")
 	if n := count(t, pool, `SELECT count(*) FROM buildings WHERE source = $1`, src); n != 1207 {
 		t.Errorf("%d buildings, want the extract's 1,207", n)
 	}
-	checkOSMTwin(t, pool, src)
+	checkOSMTwin(t, pool, src, dataDir)
 }
 
 // TestDemoOSMPaulmach builds the twin on the Andorra extract that ships
@@ -210,17 +210,29 @@ func TestDemoOSMPaulmach(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	file := filepath.Join(strings.TrimSpace(string(out)), "testdata", "andorra-latest.osm.bz2")
-	_, _, _, pool := runDemo(t, "--osm", file, "--simulate=false")
+	_, _, dataDir, pool := runDemo(t, "--osm", file, "--simulate=false")
 	src := samples.OSMSource(file)
 	if n := count(t, pool, `SELECT count(*) FROM buildings WHERE source = $1`, src); n < 1000 {
 		t.Errorf("%d buildings", n)
 	}
-	checkOSMTwin(t, pool, src)
+	checkOSMTwin(t, pool, src, dataDir)
 }
 
-func checkOSMTwin(t *testing.T, pool *pgxpool.Pool, src string) {
+func checkOSMTwin(t *testing.T, pool *pgxpool.Pool, src, dataDir string) {
 	t.Helper()
 	tw := src + "-twin"
+	m, err := dezhou.ReadManifest(filepath.Join(dataDir, "samples", tw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the devices are registered in the background once the demo serves
+	deadline := time.Now().Add(90 * time.Second)
+	for count(t, pool, `SELECT count(*) FROM devices`) < m.DeviceCount {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d devices registered after 90 s", count(t, pool, `SELECT count(*) FROM devices`), m.DeviceCount)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	if n := count(t, pool, `SELECT count(*) FROM pipes WHERE source = $1 AND network = 'water'`, tw); n < 100 {
 		t.Errorf("%d water pipes along the streets", n)
 	}
