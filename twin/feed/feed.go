@@ -1,6 +1,23 @@
 // Package feed is the live feed of the twin: the Event type, the event log
 // that events are written to in the same transaction as their data, and the
 // Bus that carries committed events to every instance's websocket hub.
+//
+// Writers: append in the data's transaction, publish after commit.
+//
+//	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+//		// ... write the data ...
+//		return feed.AppendEvents(ctx, tx, evs) // sets evs[i].Seq
+//	})
+//	if err == nil {
+//		_ = bus.Publish(ctx, evs)
+//	}
+//
+// Buses: NewLocalBus (in-process, the default) and NewNATSBus (several
+// instances behind a load balancer; --nats-url). Readers: Log reads the
+// log's position (epoch, seq), events after a seq, and trims it; Follower
+// turns a bus into an exactly-once, in-order stream of the log, filling gaps
+// and polling the log so that an event stored but never published (its
+// writer died between commit and Publish) is still delivered.
 package feed
 
 import (
