@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/citytwin/citytwin/internal/dbtest"
@@ -58,4 +59,13 @@ func TestAirProfile(t *testing.T) {
 	if lo > 30 || hi < 100 {
 		t.Fatalf("pm25 at 20:00 ranges %.0f..%.0f over the month", lo, hi)
 	}
+}
+
+func FuzzDeriveAirProfile(f *testing.F) {
+	head := "No,year,month,day,hour,PM2.5,PM10,SO2,NO2,CO,O3,TEMP,PRES,DEWP,RAIN,wd,WSPM,station\n"
+	f.Add(head + "1,2017,2,1,0,5,18,4,13,400,77,0.3,1029.4,-22,0,NNE,2.3,A\n")
+	f.Add(head + "1,2017,2,40,99,NA,NA,NA,NA,NA,NA,NA,NA,NA,0,NNE,NA,B\n")
+	f.Add("a,b\n1,2\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) { DeriveAirProfile(strings.NewReader(s)) })
 }
