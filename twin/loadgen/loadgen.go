@@ -409,15 +409,17 @@ func publishMQTT(ctx context.Context, cfg Config, devs []*device, g, conns int, 
 		n := want - done
 		done = want
 		for i := 0; i < n; i++ {
-			d := mine[k%len(mine)]
-			k++
-			ts := time.UnixMicro(d.next()).UTC().Format(time.RFC3339Nano)
-			payload := `{"time":"` + ts + `","values":{"` + metric + `":` + strconv.Itoa(k%3000) + `}}`
+			// Take the in-flight slot first: a reading whose time was taken
+			// is always published (the lost count compares with it).
 			select {
 			case inflight <- struct{}{}:
 			case <-ctx.Done():
 				return nil
 			}
+			d := mine[k%len(mine)]
+			k++
+			ts := time.UnixMicro(d.next()).UTC().Format(time.RFC3339Nano)
+			payload := `{"time":"` + ts + `","values":{"` + metric + `":` + strconv.Itoa(k%3000) + `}}`
 			sent.Add(1)
 			tok := c.Publish("citytwin/devices/"+d.id+"/telemetry", 1, false, payload)
 			wg.Add(1)
