@@ -301,7 +301,7 @@ func (st *staging) upsertSQL(l *spatial.Layer, defaults map[string]string, has3D
 		}
 	}
 	set = append(set, "updated_at = now()")
-	return fmt.Sprintf(`WITH up AS (INSERT INTO %s AS t (%s) SELECT %s FROM ct_stage s WHERE s.layer = $1
+	return fmt.Sprintf(`WITH up AS (INSERT INTO %s AS t (%s) SELECT %s FROM ct_stage s WHERE s.layer = $1 ORDER BY s.h3
 	ON CONFLICT %s DO UPDATE SET %s
 	RETURNING t.id, t.source, t.source_id, (t.xmax = 0) AS ins)
 INSERT INTO ct_ids (layer, id, source, source_id, ins) SELECT $1, id, source, source_id, ins FROM up`,
