@@ -17,7 +17,14 @@ import (
 // are acknowledged to the broker only once stored.
 type ExternalClient struct {
 	client paho.Client
+	host   string
 }
+
+// Connected reports whether the client is connected to the broker now.
+func (e *ExternalClient) Connected() bool { return e.client.IsConnectionOpen() }
+
+// Host is the broker's host:port (the URL without credentials).
+func (e *ExternalClient) Host() string { return e.host }
 
 // ConnectExternal connects to the broker at rawURL (tcp://user:pass@host:port)
 // and subscribes to every device's telemetry, heartbeats and command acks.
@@ -73,7 +80,7 @@ func (s *Service) ConnectExternal(ctx context.Context, rawURL string) (*External
 		c.Disconnect(0)
 		return nil, fmt.Errorf("MQTT broker %s: %w (CITYTWIN_MQTT_URL)", u.Host, err)
 	}
-	e := &ExternalClient{client: c}
+	e := &ExternalClient{client: c, host: u.Host}
 	s.ext = e
 	s.publish = func(ctx context.Context, topic string, payload []byte) error {
 		t := c.Publish(topic, 1, false, payload)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,5 +218,23 @@ func TestExternalMosquitto(t *testing.T) {
 	}
 	if got := s.device(t, "lamp-1"); got.Values["on"].Value != 1 {
 		t.Fatalf("state after command: %+v", got.Values)
+	}
+}
+
+func TestMQTTPortTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := apptest.Config(t)
+	cfg.MQTTAddr = l.Addr().String()
+	a := app.New(cfg, io.Discard, io.Discard)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err = a.Run(ctx)
+	a.Close()
+	if err == nil || !strings.Contains(err.Error(), cfg.MQTTAddr) || !strings.Contains(err.Error(), "CITYTWIN_MQTT_ADDR") {
+		t.Fatalf("error %v does not name %s and CITYTWIN_MQTT_ADDR", err, cfg.MQTTAddr)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/citytwin/citytwin/internal/errs"
 	"github.com/citytwin/citytwin/twin"
 )
 
@@ -35,7 +36,13 @@ func (a *App) wireTwin(ctx context.Context) error {
 			return err
 		}
 		a.OnClose(func(context.Context) error { return c.Close() })
-		a.Logger.Info("MQTT: external broker", "url", a.Config.MQTTURL)
+		a.AddReadyCheck(func(context.Context) error {
+			if !c.Connected() {
+				return &errs.Error{Code: errs.EUNAVAILABLE, Where: "mqtt", Message: "not connected to the external MQTT broker"}
+			}
+			return nil
+		})
+		a.Logger.Info("MQTT: external broker", "host", c.Host())
 	case a.Config.MQTTAddr != "" && a.Config.MQTTAddr != "off":
 		b, err := s.StartBroker(ctx, a.Config.MQTTAddr)
 		if err != nil {
