@@ -966,13 +966,14 @@ class CityTwin {
       const buildings = itemsOf(body, 'buildings');
       const poles = itemsOf(body, 'poles', 'smart_poles');
       const cams = itemsOf(body, 'cameras');
-      const pipes = body?.pipes;
+      // pipes: {"count","by_network":{"water":{"count","length_m"}},"items"} or a map by network
+      const pipes = body?.pipes?.by_network ?? body?.pipes;
       const pipeRows: HTMLElement[] = [];
       if (pipes && !Array.isArray(pipes) && typeof pipes === 'object') {
         for (const [net, v] of Object.entries<any>(pipes)) {
-          const n = Array.isArray(v) ? v.length : typeof v === 'object' ? (v.count ?? v.pipes ?? JSON.stringify(v)) : v;
+          const n = Array.isArray(v) ? v.length : typeof v === 'object' && v ? (v.count ?? v.pipes ?? JSON.stringify(v)) : v;
           const len = typeof v === 'object' && !Array.isArray(v) && v.length_m ? ` · ${fmt(v.length_m)} m` : '';
-          pipeRows.push(h('tr', {}, h('th', { text: tv(net) }), h('td', { text: `${n}${len}` })));
+          pipeRows.push(h('tr', { 'data-network': net }, h('th', { text: tv(net) }), h('td', { text: `${n}${len}` })));
         }
       } else if (Array.isArray(pipes)) {
         pipeRows.push(h('tr', {}, h('th', { text: t('pipes') }), h('td', { text: String(pipes.length) })));
