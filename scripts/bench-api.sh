@@ -13,11 +13,11 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 echo "== bbox pages of ~1,000 buildings as GeoJSON, 125 distinct bboxes, 1 and 10 clients"
-go test -run '^$' -bench 'BboxBuildings' -benchtime "$BENCHTIME" ./spatial/ogc/ 2>/dev/null | tee -a "$out" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'BboxBuildings' -benchtime "$BENCHTIME" ./spatial/ogc/ 2>&1 | tee -a "$out" | grep -E '^(Benchmark|FAIL|--- FAIL)|_test.go:[0-9]+:' || true
 echo "== kNN of 10 poles (20,000 poles), H3 aggregate over a district (40,000 buildings)"
-go test -run '^$' -bench 'NearestPoles|AggregateDistrict' -benchtime "$BENCHTIME" ./spatial/query/ 2>/dev/null | tee -a "$out" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'NearestPoles|AggregateDistrict' -benchtime "$BENCHTIME" ./spatial/query/ 2>&1 | tee -a "$out" | grep -E '^(Benchmark|FAIL|--- FAIL)|_test.go:[0-9]+:' || true
 echo "== isolation trace on a generated 100,000-pipe network (goal < 50 ms)"
-go test -run '^$' -bench 'Isolation100k' -benchtime 20x ./spatial/network/ 2>/dev/null | tee -a "$out" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'Isolation100k' -benchtime 20x ./spatial/network/ 2>&1 | tee -a "$out" | grep -E '^(Benchmark|FAIL|--- FAIL)|_test.go:[0-9]+:' || true
 echo "== clients dropping connections mid-response (90 dropped 10,000-feature pages, then 20 normal pages)"
 if go test -count=1 -run 'TestItemsSurviveDroppedClients' ./spatial/ogc/ >/dev/null 2>&1; then
   echo "keeps answering: yes"
