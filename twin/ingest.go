@@ -101,7 +101,7 @@ func (s *Service) countReject(r *Rejection) {
 // Ingest checks and stores observations for p and returns once they are
 // committed (or ctx ends). Observations already stored count as duplicates.
 func (s *Service) Ingest(ctx context.Context, p *auth.Principal, obs []parsed) (IngestResult, error) {
-	res, rows, seen := s.prepare(p, obs)
+	res, rows, seen := s.prepare(ctx, p, obs)
 	if len(rows) == 0 {
 		return res, nil
 	}
@@ -116,7 +116,14 @@ func (s *Service) Ingest(ctx context.Context, p *auth.Principal, obs []parsed) (
 
 // prepare checks observations for p: the rows to store, the devices heard
 // from, and the rejections.
-func (s *Service) prepare(p *auth.Principal, obs []parsed) (IngestResult, []Observation, map[string]time.Time) {
+func (s *Service) prepare(ctx context.Context, p *auth.Principal, obs []parsed) (IngestResult, []Observation, map[string]time.Time) {
+	ids := map[string]bool{}
+	for _, o := range obs {
+		if o.reject == nil {
+			ids[o.Device] = true
+		}
+	}
+	s.fetchUnknown(ctx, ids)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	res := IngestResult{Rejected: []Rejection{}}
 	rows := make([]Observation, 0, len(obs))

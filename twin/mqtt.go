@@ -327,7 +327,7 @@ func (s *Service) submitMessage(ctx context.Context, p *auth.Principal, topic st
 			i++
 		}
 		var res IngestResult
-		res, rows, seen = s.prepare(p, obs)
+		res, rows, seen = s.prepare(ctx, p, obs)
 		if len(res.Rejected) > 0 {
 			refused = fmt.Errorf("%d of %d values refused: %s %s", len(res.Rejected), len(obs), res.Rejected[0].Metric, res.Rejected[0].Reason)
 		}
@@ -338,6 +338,7 @@ func (s *Service) submitMessage(ctx context.Context, p *auth.Principal, topic st
 		if _, err := ParseHeartbeat(payload, now); err != nil {
 			return fail(err)
 		}
+		s.fetchUnknown(ctx, map[string]bool{id: true})
 		if s.lookup(id) == nil {
 			return fail(fmt.Errorf("unknown device %q", id))
 		}

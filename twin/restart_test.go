@@ -238,3 +238,25 @@ func TestMQTTPortTaken(t *testing.T) {
 		t.Fatalf("error %v does not name %s and CITYTWIN_MQTT_ADDR", err, cfg.MQTTAddr)
 	}
 }
+
+// TestTwoInstances: a device registered through one instance reports
+// through another on the same database.
+func TestTwoInstances(t *testing.T) {
+	cfg := apptest.Config(t)
+	a1 := apptest.Start(t, cfg)
+	cfg2 := cfg
+	cfg2.DataDir = t.TempDir()
+	a2 := apptest.Start(t, cfg2)
+	s1 := &server{App: a1, admin: apptest.Key(t, a1, auth.Admin), viewer: apptest.Key(t, a1, auth.Viewer)}
+	s2 := &server{App: a2, operator: apptest.Key(t, a2, auth.Operator), viewer: s1.viewer}
+	d := s1.createDevice(t, `{"id":"env-9","kind":"env","lon":116.3,"lat":37.45}`)
+	if r := s2.ingest(t, d.Key, "["+obs("env-9", "pm25", time.Now(), 9)+"]"); r.Accepted != 1 {
+		t.Fatalf("second instance: %+v", r)
+	}
+	if got := s2.device(t, "env-9"); got.Values["pm25"].Value != 9 {
+		t.Fatalf("state on the second instance: %+v", got)
+	}
+	if r := s2.ingest(t, s2.operator, "["+obs("nope", "pm25", time.Now(), 9)+"]"); len(r.Rejected) != 1 || r.Rejected[0].Reason != "unknown_device" {
+		t.Fatalf("unknown device: %+v", r)
+	}
+}

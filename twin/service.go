@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -232,65 +233,9 @@ const (
 // Load reads devices, their latest values, rules and active alarms from the
 // database, so that a restarted server has the same state.
 func (s *Service) Load(ctx context.Context) error {
-	rows, err := s.Pool.Query(ctx, `SELECT id, kind, coalesce(name, ''), ST_X(geom), ST_Y(geom), feature_layer, feature_id,
-		metrics, interval_s, created_at, status, last_seen, version FROM devices`)
+	devs, err := s.loadDevices(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("twin: load devices: %w", err)
-	}
-	devs := map[string]*device{}
-	for rows.Next() {
-		var d device
-		var fl *string
-		var fid *int64
-		var metrics []byte
-		var interval int
-		var lastSeen *time.Time
-		var lon, lat *float64
-		if err := rows.Scan(&d.ID, &d.Kind, &d.Name, &lon, &lat, &fl, &fid, &metrics, &interval, &d.Created, &d.Status, &lastSeen, &d.Version); err != nil {
-			rows.Close()
-			return fmt.Errorf("twin: load devices: %w", err)
-		}
-		if lon != nil && lat != nil {
-			d.Lon, d.Lat = *lon, *lat
-		}
-		if fl != nil && fid != nil {
-			d.Feature = &FeatureRef{Layer: *fl, ID: *fid}
-		}
-		if len(metrics) > 2 {
-			if err := json.Unmarshal(metrics, &d.Custom); err != nil {
-				s.Logger.Warn("twin: device metrics unreadable", "device", d.ID, "err", err)
-			}
-		}
-		d.Interval = time.Duration(interval) * time.Second
-		if lastSeen != nil {
-			d.LastSeen = *lastSeen
-		}
-		d.Values = map[string]Value{}
-		devs[d.ID] = &d
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("twin: load devices: %w", err)
-	}
-	rows, err = s.Pool.Query(ctx, `SELECT device_id, metric, time, value FROM device_state`)
-	if err != nil {
-		return fmt.Errorf("twin: load state: %w", err)
-	}
-	for rows.Next() {
-		var id, metric string
-		var v Value
-		if err := rows.Scan(&id, &metric, &v.Time, &v.Value); err != nil {
-			rows.Close()
-			return fmt.Errorf("twin: load state: %w", err)
-		}
-		if d := devs[id]; d != nil {
-			v.Time = v.Time.UTC()
-			d.Values[metric] = v
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("twin: load state: %w", err)
+		return err
 	}
 	rules, err := loadRules(ctx, s.Pool)
 	if err != nil {
@@ -313,6 +258,109 @@ func (s *Service) Load(ctx context.Context) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// loadDevices reads devices with their latest values: those with the given
+// ids, or all when ids is nil.
+func (s *Service) loadDevices(ctx context.Context, ids []string) (map[string]*device, error) {
+	where, args := "", []any{}
+	if ids != nil {
+		where, args = " WHERE id = ANY($1)", []any{ids}
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT id, kind, coalesce(name, ''), ST_X(geom), ST_Y(geom), feature_layer, feature_id,
+		metrics, interval_s, created_at, status, last_seen, version FROM devices`+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("twin: load devices: %w", err)
+	}
+	devs := map[string]*device{}
+	for rows.Next() {
+		var d device
+		var fl *string
+		var fid *int64
+		var metrics []byte
+		var interval int
+		var lastSeen *time.Time
+		var lon, lat *float64
+		if err := rows.Scan(&d.ID, &d.Kind, &d.Name, &lon, &lat, &fl, &fid, &metrics, &interval, &d.Created, &d.Status, &lastSeen, &d.Version); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("twin: load devices: %w", err)
+		}
+		if lon != nil && lat != nil {
+			d.Lon, d.Lat = *lon, *lat
+		}
+		if fl != nil && fid != nil {
+			d.Feature = &FeatureRef{Layer: *fl, ID: *fid}
+		}
+		if len(metrics) > 2 {
+			if err := json.Unmarshal(metrics, &d.Custom); err != nil {
+				s.Logger.Warn("twin: device metrics unreadable", "device", d.ID, "err", err)
+			}
+		}
+		d.Interval = time.Duration(interval) * time.Second
+		if lastSeen != nil {
+			d.LastSeen = *lastSeen
+		}
+		d.Values = map[string]Value{}
+		devs[d.ID] = &d
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("twin: load devices: %w", err)
+	}
+	if len(devs) == 0 {
+		return devs, nil
+	}
+	rows, err = s.Pool.Query(ctx, `SELECT device_id, metric, time, value FROM device_state`+strings.Replace(where, "id", "device_id", 1), args...)
+	if err != nil {
+		return nil, fmt.Errorf("twin: load state: %w", err)
+	}
+	for rows.Next() {
+		var id, metric string
+		var v Value
+		if err := rows.Scan(&id, &metric, &v.Time, &v.Value); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("twin: load state: %w", err)
+		}
+		if d := devs[id]; d != nil {
+			v.Time = v.Time.UTC()
+			d.Values[metric] = v
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("twin: load state: %w", err)
+	}
+	return devs, nil
+}
+
+// fetchUnknown loads devices this process does not know yet (registered
+// through another instance on the same database). Errors leave them
+// unknown.
+func (s *Service) fetchUnknown(ctx context.Context, ids map[string]bool) {
+	var missing []string
+	s.mu.RLock()
+	for id := range ids {
+		if _, ok := s.devices[id]; !ok && deviceIDRe.MatchString(id) {
+			missing = append(missing, id)
+		}
+	}
+	s.mu.RUnlock()
+	if len(missing) == 0 {
+		return
+	}
+	devs, err := s.loadDevices(ctx, missing)
+	if err != nil || len(devs) == 0 {
+		return
+	}
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, d := range devs {
+		if _, ok := s.devices[id]; !ok {
+			s.devices[id] = d
+		}
+	}
+}
 
 // Run starts the batch writers and the health check; they stop when ctx
 // ends. It returns at once; wait() waits for them.
