@@ -46,7 +46,8 @@ export function drawChart(el: HTMLElement, buckets: Bucket[], label: string): uP
     height: 160,
     legend: { show: false },
     cursor: { drag: { x: true, y: false } },
-    scales: { x: { time: true } },
+    // one bucket alone would stretch the time axis over years: show an hour round it
+    scales: { x: buckets.length > 1 ? { time: true } : { time: true, range: (_u, lo, hi) => [lo - 1800, hi + 1800] } },
     axes: [
       { stroke: '#9fb0c8', grid: { stroke: '#23304a' }, ticks: { stroke: '#23304a' } },
       { stroke: '#9fb0c8', grid: { stroke: '#23304a' }, ticks: { stroke: '#23304a' }, size: 48 },

@@ -1126,6 +1126,7 @@ class CityTwin {
     this.renderLiveStatus(this.live.status);
     this.renderLayerPanel();
     this.renderAlarms();
+    if (this.selection) $('#panel-layer').textContent = layerTitle(this.byName.get(this.selection.layer), this.selection.layer === 'devices' ? t('devices') : this.selection.layer);
     if (this.selection?.feature) {
       this.renderFeature(this.selection.layer, this.selection.id, this.selection.feature);
       this.renderHistoryPicker();
