@@ -43,7 +43,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var demoLine = regexp.MustCompile(`citytwin demo: http://localhost(:\d+)  \(admin key for writes: (\S+)\)`)
+var demoLine = regexp.MustCompile(`citytwin demo: http://localhost(:\d+)  \(.*admin key for writes: (\S+)\)`)
 
 // demo runs `citytwin demo ARGS` on a fresh database until the test ends
 // and returns its base URL, admin key, data dir and database.

@@ -98,7 +98,7 @@ func (c *GeomChecker) Check(l *Layer, g orb.Geometry) (orb.Geometry, bool, error
 func checkCoords(g orb.Geometry) error {
 	n := 0
 	var bad error
-	eachPoint(g, func(p orb.Point) bool {
+	EachPoint(g, func(p orb.Point) bool {
 		n++
 		if math.IsNaN(p[0]) || math.IsNaN(p[1]) || math.IsInf(p[0], 0) || math.IsInf(p[1], 0) {
 			bad = errs.Invalid("geometry", "coordinate %d is not a finite number", n)
@@ -117,7 +117,9 @@ func checkCoords(g orb.Geometry) error {
 	return bad
 }
 
-func eachPoint(g orb.Geometry, fn func(orb.Point) bool) bool {
+// EachPoint calls fn with every vertex of g until fn returns false; it
+// reports whether it went through all of them.
+func EachPoint(g orb.Geometry, fn func(orb.Point) bool) bool {
 	switch g := g.(type) {
 	case orb.Point:
 		return fn(g)
@@ -141,37 +143,37 @@ func eachPoint(g orb.Geometry, fn func(orb.Point) bool) bool {
 		}
 	case orb.MultiLineString:
 		for _, ls := range g {
-			if !eachPoint(ls, fn) {
+			if !EachPoint(ls, fn) {
 				return false
 			}
 		}
 	case orb.Polygon:
 		for _, r := range g {
-			if !eachPoint(r, fn) {
+			if !EachPoint(r, fn) {
 				return false
 			}
 		}
 	case orb.MultiPolygon:
 		for _, p := range g {
-			if !eachPoint(p, fn) {
+			if !EachPoint(p, fn) {
 				return false
 			}
 		}
 	case orb.Collection:
 		for _, x := range g {
-			if !eachPoint(x, fn) {
+			if !EachPoint(x, fn) {
 				return false
 			}
 		}
 	case orb.Bound:
-		return eachPoint(g.ToPolygon(), fn)
+		return EachPoint(g.ToPolygon(), fn)
 	}
 	return true
 }
 
 func isEmpty(g orb.Geometry) bool {
 	empty := true
-	eachPoint(g, func(orb.Point) bool { empty = false; return false })
+	EachPoint(g, func(orb.Point) bool { empty = false; return false })
 	return empty
 }
 

@@ -157,7 +157,17 @@ func (s *Scanner) openCollection() error {
 			buffered[key] = raw
 		}
 	}
+	// The object must close: a file cut short is malformed, not a feature.
+	if t, err := s.dec.Token(); err != nil || t != json.Delim('}') {
+		if err == nil {
+			err = fmt.Errorf("unexpected %v", t)
+		}
+		return bad("object does not close: %v", err)
+	}
 	if typ == "Feature" {
+		if buffered == nil {
+			buffered = map[string]json.RawMessage{}
+		}
 		buffered["type"] = json.RawMessage(`"Feature"`)
 		b, _ := json.Marshal(buffered)
 		s.single = b

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 
 	"github.com/jackc/pgx/v5"
 
@@ -41,7 +42,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	mqttChosen := os.Getenv("CITYTWIN_MQTT_ADDR") != ""
+	fs.Visit(func(f *flag.Flag) { mqttChosen = mqttChosen || f.Name == "mqtt-addr" })
 	a := New(cfg, stdout, stderr)
+	if !mqttChosen && cfg.MQTTURL == "" && !portFree(cfg.MQTTAddr) {
+		// The demo runs at once wherever it starts: when another broker
+		// (often a system Mosquitto) holds the default MQTT port, the
+		// embedded one takes a free port and the banner says which.
+		a.Logger.Warn("the default MQTT port is taken; the demo's embedded broker uses a free port instead", "taken", cfg.MQTTAddr)
+		a.Config.MQTTAddr = "127.0.0.1:0"
+	}
 	err := a.runDemo(ctx, opts)
 	return errors.Join(err, a.Close())
 }
@@ -74,7 +84,11 @@ func (a *App) runDemo(ctx context.Context, opts demoOptions) error {
 		ln.Close()
 		return err
 	}
-	fmt.Fprintf(a.Stdout, "\ncitytwin demo: http://localhost%s  (admin key for writes: %s)\nPress Ctrl-C to stop.\n\n", portOf(ln), key)
+	mqtt := "off"
+	if a.Twin != nil && a.Twin.MQTTAddr() != "" {
+		mqtt = "mqtt://" + a.Twin.MQTTAddr()
+	}
+	fmt.Fprintf(a.Stdout, "\ncitytwin demo: http://localhost%s  (MQTT: %s; admin key for writes: %s)\nPress Ctrl-C to stop.\n\n", portOf(ln), mqtt, key)
 	return a.Serve(ctx, ln)
 }
 
@@ -84,6 +98,16 @@ func (a *App) demoSteps() []demoStep {
 		// demo: samples
 		demoSamples,
 	}
+}
+
+// portFree reports whether addr can be listened on now.
+func portFree(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }
 
 func portOf(ln net.Listener) string {

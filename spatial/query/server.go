@@ -220,11 +220,12 @@ func readGeometry(w http.ResponseWriter, r *http.Request, field string) (orb.Geo
 	geom := g.Geometry()
 	n := 0
 	bad := false
-	countPoints(geom, func(p orb.Point) {
+	spatial.EachPoint(geom, func(p orb.Point) bool {
 		n++
 		if p[0] < -180 || p[0] > 180 || p[1] < -90 || p[1] > 90 || math.IsNaN(p[0]) || math.IsNaN(p[1]) {
 			bad = true
 		}
+		return true
 	})
 	if n > MaxVertices {
 		return nil, nil, errs.Invalid(field, "geometry has %d vertices; at most %d", n, MaxVertices)
@@ -236,41 +237,6 @@ func readGeometry(w http.ResponseWriter, r *http.Request, field string) (orb.Geo
 		return nil, nil, errs.Invalid(field, "coordinates outside longitude/latitude range (EPSG:4326 lon,lat expected)")
 	}
 	return geom, body, nil
-}
-
-func countPoints(g orb.Geometry, fn func(orb.Point)) {
-	switch g := g.(type) {
-	case orb.Point:
-		fn(g)
-	case orb.MultiPoint:
-		for _, p := range g {
-			fn(p)
-		}
-	case orb.LineString:
-		for _, p := range g {
-			fn(p)
-		}
-	case orb.Ring:
-		for _, p := range g {
-			fn(p)
-		}
-	case orb.Polygon:
-		for _, r := range g {
-			countPoints(r, fn)
-		}
-	case orb.MultiLineString:
-		for _, r := range g {
-			countPoints(r, fn)
-		}
-	case orb.MultiPolygon:
-		for _, r := range g {
-			countPoints(r, fn)
-		}
-	case orb.Collection:
-		for _, r := range g {
-			countPoints(r, fn)
-		}
-	}
 }
 
 func wkbOf(g orb.Geometry) []byte {
