@@ -16,6 +16,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,6 +148,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err := c.chooseUser(); err != nil {
 		return err
 	}
+	c.relocate()
 	if err := c.prepareDir(); err != nil {
 		return err
 	}
@@ -191,6 +194,42 @@ func (c *Cluster) ids() (int, int) {
 	uid, _ := strconv.Atoi(c.runAs.Uid)
 	gid, _ := strconv.Atoi(c.runAs.Gid)
 	return uid, gid
+}
+
+// RelocationRoot holds clusters whose folder the unprivileged PostgreSQL
+// user could not reach (a checkout under /root, say).
+const RelocationRoot = "/var/lib/citytwin"
+
+// relocate moves the cluster, when running as root, to a folder under
+// RelocationRoot named after Dir's absolute path, if the PostgreSQL user
+// could not enter Dir's parents. The same Dir always maps to the same place,
+// so a later start (or stop) finds the cluster again.
+func (c *Cluster) relocate() {
+	if c.runAs == nil || reachable(filepath.Dir(c.Dir)) {
+		return
+	}
+	abs, _ := filepath.Abs(c.Dir)
+	sum := sha256.Sum256([]byte(abs))
+	to := filepath.Join(RelocationRoot, "pg-"+hex.EncodeToString(sum[:6]))
+	c.log().Warn("PostgreSQL's user cannot reach the cluster folder; using another", "wanted", abs, "using", to)
+	c.Dir = to
+}
+
+// reachable reports whether every folder from dir up to / can be entered by
+// any user.
+func reachable(dir string) bool {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return os.IsNotExist(err) // created later with 0755
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == "/" {
+			return true
+		}
+	}
 }
 
 // prepareDir creates Dir and, when running as root, gives it to the
@@ -404,13 +443,17 @@ func (c *Cluster) Stop() error {
 	if c.BinDir == "" || c.Dir == "" {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(c.dataDir(), "postmaster.pid")); err != nil {
-		return nil
+	if abs, err := filepath.Abs(c.Dir); err == nil {
+		c.Dir = abs
 	}
 	if c.runAs == nil {
 		if err := c.chooseUser(); err != nil {
 			return err
 		}
+	}
+	c.relocate()
+	if _, err := os.Stat(filepath.Join(c.dataDir(), "postmaster.pid")); err != nil {
+		return nil
 	}
 	c.log().Info("stopping private PostgreSQL", "dir", c.Dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -125,3 +125,41 @@ func TestNotInstalledIsClear(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotInstalled naming what is missing", err)
 	}
 }
+
+// TestUnreachableFolderIsRelocated: as root, a cluster folder that the
+// postgres user cannot enter (a checkout under /root, say) moves to a folder
+// it can, the same one on every start and stop.
+func TestUnreachableFolderIsRelocated(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Log("not root: PostgreSQL runs as this user, nothing to relocate")
+		return
+	}
+	private, err := os.MkdirTemp("", "citytwin-private-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(private) // 0700, like /root
+	c := &pgcluster.Cluster{Dir: filepath.Join(private, "pg"), Fast: true}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	moved := c.Dir
+	defer os.RemoveAll(moved)
+	if !strings.HasPrefix(moved, pgcluster.RelocationRoot) {
+		t.Fatalf("cluster in %s, want it under %s", moved, pgcluster.RelocationRoot)
+	}
+	again := &pgcluster.Cluster{Dir: filepath.Join(private, "pg")}
+	if err := again.Start(context.Background()); err != nil || again.Dir != moved || again.Port != c.Port {
+		t.Fatalf("second start: dir %s port %d (want %s %d): %v", again.Dir, again.Port, moved, c.Port, err)
+	}
+	stop := &pgcluster.Cluster{Dir: filepath.Join(private, "pg")}
+	if stop.BinDir, err = pgcluster.FindBinDir(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(moved, "data", "postmaster.pid")); !os.IsNotExist(err) {
+		t.Fatalf("not stopped: %v", err)
+	}
+}

@@ -27,9 +27,6 @@ func main() {
 			fmt.Println(c.URL())
 		}
 	case "stop":
-		if _, statErr := os.Stat(c.Dir); statErr != nil {
-			return
-		}
 		if c.BinDir, err = pgcluster.FindBinDir(); err == nil {
 			err = c.Stop()
 		}
