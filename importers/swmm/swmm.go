@@ -23,8 +23,7 @@ var Layers = []string{"network_nodes", "pipes"}
 
 // Scanner yields a SWMM model's nodes, then its conduits.
 type Scanner struct {
-	recs []*load.Record
-	i    int
+	*inp.Records
 }
 
 // NewScanner reads the model from r. Returns EINVALID for a malformed file.
@@ -37,7 +36,7 @@ func NewScanner(r io.Reader, file string) (*Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Scanner{recs: recs}, nil
+	return &Scanner{inp.NewRecords(recs)}, nil
 }
 
 func build(f *inp.File, file string) ([]*load.Record, error) {
@@ -162,21 +161,3 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 	}
 	return recs, nil
 }
-
-// Scan advances to the next record.
-func (s *Scanner) Scan() bool {
-	if s.i >= len(s.recs) {
-		return false
-	}
-	s.i++
-	return true
-}
-
-// Record returns the current record.
-func (s *Scanner) Record() *load.Record { return s.recs[s.i-1] }
-
-// Err returns nil: the model was read by NewScanner.
-func (s *Scanner) Err() error { return nil }
-
-// Close does nothing.
-func (s *Scanner) Close() error { return nil }
