@@ -42,28 +42,10 @@ type Alarm struct {
 
 type alarmKey struct{ device, typ string }
 
-// alarmData is the Data of an "alarm" event.
-type alarmData struct {
-	ID           int64      `json:"id"`
-	Device       string     `json:"device"`
-	Type         string     `json:"type"`
-	Severity     string     `json:"severity"`
-	Message      string     `json:"message"`
-	Metric       *string    `json:"metric"`
-	Value        *float64   `json:"value"`
-	Active       bool       `json:"active"`
-	Acknowledged bool       `json:"acknowledged"`
-	RaisedAt     time.Time  `json:"raised_at"`
-	ClearedAt    *time.Time `json:"cleared_at"`
-	AckedAt      *time.Time `json:"acked_at"`
-	AckedBy      *string    `json:"acked_by"`
-	Lon          float64    `json:"lon"`
-	Lat          float64    `json:"lat"`
-}
-
 func (a *Alarm) event() feed.Event {
-	b, _ := json.Marshal(alarmData{a.ID, a.Device, a.Type, a.Severity, a.Message, a.Metric, a.Value, a.Active, a.Acknowledged,
-		a.RaisedAt, a.ClearedAt, a.AckedAt, a.AckedBy, a.Lon, a.Lat})
+	b, _ := json.Marshal(feed.AlarmData{ID: a.ID, Device: a.Device, Type: a.Type, Severity: a.Severity, Message: a.Message,
+		Metric: a.Metric, Value: a.Value, Active: a.Active, Acknowledged: a.Acknowledged, RaisedAt: a.RaisedAt,
+		ClearedAt: a.ClearedAt, AckedAt: a.AckedAt, AckedBy: a.AckedBy, Lon: a.Lon, Lat: a.Lat})
 	return feed.Event{Stream: feed.StreamEvent, Kind: "alarm", Entity: fmt.Sprintf("alarm:%d", a.ID), Layer: "alarms",
 		Cell: spatial.PointCell(orb.Point{a.Lon, a.Lat}, spatial.CoverRes), Version: a.Version, Data: b}
 }

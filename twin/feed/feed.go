@@ -115,3 +115,23 @@ type Bus interface {
 	// Close stops the bus.
 	Close() error
 }
+
+// AlarmData is the Data of an "alarm" event: the twin writes it when an alarm
+// changes and the hub rebuilds it for snapshots, so both share this shape.
+type AlarmData struct {
+	ID           int64      `json:"id"`
+	Device       string     `json:"device"`
+	Type         string     `json:"type"`
+	Severity     string     `json:"severity"`
+	Message      string     `json:"message"`
+	Metric       *string    `json:"metric"`
+	Value        *float64   `json:"value"`
+	Active       bool       `json:"active"`
+	Acknowledged bool       `json:"acknowledged"`
+	RaisedAt     time.Time  `json:"raised_at"`
+	ClearedAt    *time.Time `json:"cleared_at"`
+	AckedAt      *time.Time `json:"acked_at"`
+	AckedBy      *string    `json:"acked_by"`
+	Lon          float64    `json:"lon"`
+	Lat          float64    `json:"lat"`
+}

@@ -161,25 +161,6 @@ func loadDevices(ctx context.Context, tx pgx.Tx, state map[string]*entry) error 
 	return rows.Err()
 }
 
-// alarmData is the Data of an "alarm" event (the shape the twin writes).
-type alarmData struct {
-	ID           int64      `json:"id"`
-	Device       string     `json:"device"`
-	Type         string     `json:"type"`
-	Severity     string     `json:"severity"`
-	Message      string     `json:"message"`
-	Metric       *string    `json:"metric"`
-	Value        *float64   `json:"value"`
-	Active       bool       `json:"active"`
-	Acknowledged bool       `json:"acknowledged"`
-	RaisedAt     time.Time  `json:"raised_at"`
-	ClearedAt    *time.Time `json:"cleared_at"`
-	AckedAt      *time.Time `json:"acked_at"`
-	AckedBy      *string    `json:"acked_by"`
-	Lon          float64    `json:"lon"`
-	Lat          float64    `json:"lat"`
-}
-
 func utcp(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
@@ -199,7 +180,7 @@ func loadAlarms(ctx context.Context, tx pgx.Tx, state map[string]*entry) error {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var a alarmData
+		var a feed.AlarmData
 		var version int64
 		if err := rows.Scan(&a.ID, &a.Device, &a.Type, &a.Severity, &a.Message, &a.Metric, &a.Value, &a.Active,
 			&a.Acknowledged, &a.RaisedAt, &a.ClearedAt, &a.AckedAt, &a.AckedBy, &a.Lon, &a.Lat, &version); err != nil {
