@@ -48,7 +48,10 @@
 //
 // Buildings are served by pipes of kind "service" (W-S{building id}) from a
 // junction of the nearest water main to a node of kind "connection"
-// (W-C{building id}) on the building's footprint. Hydrants hang off the
+// (W-C{building id}) on the building's footprint. At the large scale the
+// networks are laid at trunk level (see package dezhou) and the service
+// connection is an attribute of the building instead (service_pipe,
+// service_diameter_mm). Hydrants hang off the
 // middle junction of each street segment by a short pipe of kind "pipe".
 //
 // Drainage flows by gravity: every pipe has from_invert_m > to_invert_m,

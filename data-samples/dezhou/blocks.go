@@ -134,7 +134,9 @@ func (g *gen) genBlock(bi, bj int) {
 
 // building writes one building and its water service connection: a node
 // of kind connection on the footprint's edge and a service pipe to the
-// nearest junction of the water main along the block.
+// nearest junction of the water main along the block; at trunk level
+// (Scale.Trunk) the attributes service_pipe (the main of the nearest
+// street, which the connection taps) and service_diameter_mm.
 func (g *gen) building(b *blk, bb box, name, use string, floors, year int) {
 	for _, rv := range b.reserve {
 		if bb.overlaps(rv) {
@@ -149,7 +151,7 @@ func (g *gen) building(b *blk, bb box, name, use string, floors, year int) {
 	dS, dN, dW, dE := c.Y-sy(b.bj), sy(b.bj+1)-c.Y, c.X-sx(b.bi), sx(b.bi+1)-c.X
 	var road zhName
 	var along float64
-	var jid string
+	var jid, tap string // the junction of the service pipe; at trunk level the pipe tapped
 	var jp xy
 	k := func(v float64) int { return min(3, max(1, int(math.Round(v/50)))) }
 	switch m := min(dS, dN, dW, dE); m {
@@ -161,6 +163,7 @@ func (g *gen) building(b *blk, bb box, name, use string, floors, year int) {
 		kk := k(c.X - sx(b.bi))
 		jid = fmt.Sprintf("W-E%d-%d-%d", b.bi, row, kk)
 		jp = wp(false, b.bi, row, float64(kk)*50)
+		tap = trunkServicePipe(false, row, b.bi, b.bj)
 		road, along = g.roadName(false, row), c.X
 		if m == dN {
 			along += 10
@@ -173,6 +176,7 @@ func (g *gen) building(b *blk, bb box, name, use string, floors, year int) {
 		kk := k(c.Y - sy(b.bj))
 		jid = fmt.Sprintf("W-N%d-%d-%d", col, b.bj, kk)
 		jp = wp(true, col, b.bj, float64(kk)*50)
+		tap = trunkServicePipe(true, col, b.bi, b.bj)
 		road, along = g.roadName(true, col), c.Y
 		if m == dE {
 			along += 10
@@ -195,19 +199,27 @@ func (g *gen) building(b *blk, bb box, name, use string, floors, year int) {
 	g.ln.num("height_m", height, 1)
 	g.ln.int("floors", floors)
 	g.ln.int("year_built", year)
-	g.ln.multiPolygon(rect(bb.x0, bb.y0, bb.x1, bb.y1))
-	g.emit("buildings")
-	// service connection
-	cp := xy{math.Min(math.Max(jp.X, bb.x0), bb.x1), math.Min(math.Max(jp.Y, bb.y0), bb.y1)}
-	g.node("W-C"+id, "water", "connection", "", cp, 1.2)
-	d := 25.0
+	d := 25.0 // the service connection's diameter
 	switch {
 	case floors >= 18 || use == "hospital":
 		d = 100
 	case use != "residential" || floors >= 5:
 		d = 50
 	}
-	g.pipe("W-S"+id, "water", "service", jid, "W-C"+id, []xy{jp, cp}, d, "PE", 1.2, year, "")
+	trunk := g.opts.Scale.Trunk
+	if trunk {
+		// the service connection as an attribute: the pipe it taps
+		g.ln.str("service_pipe", tap)
+		g.ln.num("service_diameter_mm", d, 0)
+	}
+	g.ln.multiPolygon(rect(bb.x0, bb.y0, bb.x1, bb.y1))
+	g.emit("buildings")
+	if !trunk {
+		// the service connection: a pipe from the main to the footprint
+		cp := xy{math.Min(math.Max(jp.X, bb.x0), bb.x1), math.Min(math.Max(jp.Y, bb.y0), bb.y1)}
+		g.node("W-C"+id, "water", "connection", "", cp, 1.2)
+		g.pipe("W-S"+id, "water", "service", jid, "W-C"+id, []xy{jp, cp}, d, "PE", 1.2, year, "")
+	}
 	if use != "residential" || b.built == 1 {
 		base := (bb.x1 - bb.x0) * (bb.y1 - bb.y0) * float64(max(floors, 1)) * 0.05 / 1000 * 20
 		g.device(Device{ID: "EM-" + id, Kind: "energy_meter", Name: nameOr(name, b.compound) + "电能表",

@@ -29,15 +29,27 @@ type Scale struct {
 	NX, NY int // blocks east-west and north-south
 	// Projects is the number of major project sites.
 	Projects int
+	// Trunk lays the pipe networks at trunk level, as a utility models a
+	// whole city (a skeleton model): water mains on every arterial
+	// segment and one distribution pipe per local street between two
+	// arterials, gas and district heating along the arterials, drainage
+	// trunk sewers under the north-south streets. Buildings then have
+	// no service pipe: their service connection is an attribute
+	// (service_pipe: the water pipe they are tapped on, and
+	// service_diameter_mm). Without Trunk every street segment carries
+	// each network in 50 to 100 m pipes and every building a service
+	// pipe from a junction to a connection node.
+	Trunk bool
 }
 
 // Scales are the named sizes: small for tests (a few hundred buildings,
 // loads in seconds), default for the demo (tens of thousands of buildings),
-// large for benchmarks (about a million buildings; streamed to disk).
+// large for benchmarks (about a million buildings and, with its networks
+// at trunk level, about 100,000 pipes; streamed to disk).
 var Scales = []Scale{
 	{Name: "small", NX: 6, NY: 5, Projects: 6},
 	{Name: "default", NX: 40, NY: 30, Projects: 40},
-	{Name: "large", NX: 280, NY: 220, Projects: 42},
+	{Name: "large", NX: 280, NY: 220, Projects: 42, Trunk: true},
 }
 
 // ScaleNamed returns the scale called name ("" is "default").
@@ -58,8 +70,14 @@ type Options struct {
 	Scale Scale
 	Seed  uint64
 	// Dir receives one NDJSON file per layer, devices.ndjson and
-	// manifest.json. It is created if missing.
+	// manifest.json. It is created if missing. With Dir "" nothing is
+	// written: Generate only counts (the manifest it returns) and calls
+	// Feature.
 	Dir string
+	// Feature, if set, is called with every line written, by layer
+	// ("devices" for device registrations); line is only valid during
+	// the call.
+	Feature func(layer string, line []byte)
 	// Progress, if set, is called after each stage with the features
 	// written so far.
 	Progress func(stage string, written int64)
@@ -175,8 +193,10 @@ func Generate(ctx context.Context, opts Options) (*Manifest, error) {
 	if opts.Scale.NX < 4 || opts.Scale.NY < 4 {
 		return nil, fmt.Errorf("dezhou: scale %q too small (need at least 4x4 blocks)", opts.Scale.Name)
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("dezhou: %w", err)
+	if opts.Dir != "" {
+		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("dezhou: %w", err)
+		}
 	}
 	g := &gen{opts: opts, nx: opts.Scale.NX, ny: opts.Scale.NY, files: map[string]*layerFile{}}
 	g.W, g.H = float64(g.nx)*Block, float64(g.ny)*Block
@@ -195,11 +215,13 @@ func Generate(ctx context.Context, opts Options) (*Manifest, error) {
 			g.closeAll()
 			return nil, err
 		}
+		g.files[name].seen = opts.Feature
 	}
 	if g.devs, err = createLayerFile(opts.Dir, "devices"); err != nil {
 		g.closeAll()
 		return nil, err
 	}
+	g.devs.seen = opts.Feature
 	g.plan()
 	stages := []struct {
 		name string
@@ -249,6 +271,9 @@ func Generate(ctx context.Context, opts Options) (*Manifest, error) {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, err
+	}
+	if opts.Dir == "" {
+		return m, nil
 	}
 	if err := os.WriteFile(filepath.Join(opts.Dir, "manifest.json"), append(b, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("dezhou: %w", err)

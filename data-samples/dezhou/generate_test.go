@@ -120,8 +120,26 @@ func mustGenerate(t testing.TB, scale string, seed uint64, dir string) *Manifest
 }
 
 func TestSmallDistrictInvariants(t *testing.T) {
+	s, err := ScaleNamed("small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, s)
+}
+
+// TestTrunkDistrictInvariants checks the invariants of a district whose
+// networks are laid at trunk level, as the large scale's are (12x9 blocks:
+// arterials, local spans and the grid's edges all occur).
+func TestTrunkDistrictInvariants(t *testing.T) {
+	checkInvariants(t, Scale{Name: "trunk-test", NX: 13, NY: 10, Projects: 4, Trunk: true})
+}
+
+func checkInvariants(t *testing.T, s Scale) {
 	dir := t.TempDir()
-	m := mustGenerate(t, "small", 1, dir)
+	m, err := Generate(context.Background(), Options{Scale: s, Seed: 1, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
 	nodes := map[string]feature{}
 	for _, n := range readLayer(t, dir, "network_nodes") {
 		if _, dup := nodes[n.ID]; dup {
@@ -165,6 +183,38 @@ func TestSmallDistrictInvariants(t *testing.T) {
 	})
 
 	t.Run("every building has a service connection", func(t *testing.T) {
+		if s.Trunk {
+			// the connection is an attribute: the water pipe it taps,
+			// along the building's street
+			for _, b := range buildings {
+				p, ok := pipeByID[b.str("service_pipe")]
+				if !ok || p.str("network") != "water" || p.str("kind") == "service" {
+					t.Fatalf("building %s: service_pipe %q is not a water main (%v)", b.ID, b.str("service_pipe"), p.Properties)
+				}
+				if !(b.num("service_diameter_mm") > 0) {
+					t.Fatalf("building %s: no service_diameter_mm", b.ID)
+				}
+				var mp [][][][2]float64
+				if err := json.Unmarshal(b.Geometry.Coordinates, &mp); err != nil {
+					t.Fatal(err)
+				}
+				ls, d := p.line(t), math.Inf(1)
+				for _, c := range mp[0][0] {
+					for k := 1; k < len(ls); k++ {
+						d = math.Min(d, pointSegDist(c, ls[k-1], ls[k]))
+					}
+				}
+				if d > 120 {
+					t.Fatalf("building %s is %.0f m from the pipe %s it is tapped on", b.ID, d, p.ID)
+				}
+			}
+			for _, p := range pipes {
+				if p.str("kind") == "service" {
+					t.Fatalf("service pipe %s at trunk level", p.ID)
+				}
+			}
+			return
+		}
 		service := map[string]feature{} // connection node -> service pipe
 		for _, p := range pipes {
 			if p.str("kind") == "service" {
@@ -527,5 +577,51 @@ func TestSameSeedSameCity(t *testing.T) {
 func TestUnknownScale(t *testing.T) {
 	if _, err := ScaleNamed("huge"); err == nil || !strings.Contains(err.Error(), "huge") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestLargeCounts generates the large scale without writing it (Options.Dir
+// "") and checks the spec: about a million buildings and about 100,000
+// pipes, every building tapped on a water pipe.
+func TestLargeCounts(t *testing.T) {
+	s, err := ScaleNamed("large")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byNetwork := map[string]int64{}
+	var tapped int64
+	m, err := Generate(context.Background(), Options{Scale: s, Seed: 1, Feature: func(layer string, line []byte) {
+		switch layer {
+		case "pipes":
+			_, rest, _ := bytes.Cut(line, []byte(`"network":"`))
+			n, _, _ := bytes.Cut(rest, []byte(`"`))
+			byNetwork[string(n)]++
+		case "buildings":
+			if bytes.Contains(line, []byte(`"service_pipe":"W-P`)) {
+				tapped++
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, l := range m.Layers {
+		counts[l.Layer] = l.Count
+	}
+	t.Logf("layers %v; pipes by network %v; %d devices", counts, byNetwork, m.DeviceCount)
+	if b := counts["buildings"]; b < 900_000 || b > 1_200_000 {
+		t.Errorf("%d buildings, want about a million", b)
+	}
+	if p := counts["pipes"]; p < 90_000 || p > 120_000 {
+		t.Errorf("%d pipes, want about 100,000", p)
+	}
+	if tapped != counts["buildings"] {
+		t.Errorf("%d of %d buildings tapped on a water pipe", tapped, counts["buildings"])
+	}
+	for _, n := range []string{"water", "gas", "heat", "drainage", "power", "telecom"} {
+		if byNetwork[n] == 0 {
+			t.Errorf("no %s pipes", n)
+		}
 	}
 }

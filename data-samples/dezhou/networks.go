@@ -133,6 +133,17 @@ func endIDs(prefix string, ns bool, i, j int) (string, string) {
 // NOT vertices: they sit on a pipe next to a node (on_pipe, near_node), as
 // in WNTR's valve layer.
 func (g *gen) genWater() {
+	if g.opts.Scale.Trunk {
+		g.genWaterTrunk()
+	} else {
+		g.genWaterStreets()
+	}
+	g.waterSupply()
+}
+
+// genWaterStreets writes the water network of every street segment: four
+// pipes between five junctions, valves, a hydrant, sensors.
+func (g *gen) genWaterStreets() {
 	for j := 0; j <= g.ny; j++ {
 		for i := 0; i <= g.nx; i++ {
 			p := xy{sx(i) + 4, sy(j) + 4}
@@ -209,6 +220,10 @@ func (g *gen) genWater() {
 				Feature: &FeatureRef{Layer: "pipes", SourceID: fmt.Sprintf("W-P%s-0", sid)}, Params: map[string]any{"base_m3h": math.Round(d * d / 400)}}, p)
 		}
 	})
+}
+
+// waterSupply writes the treatment plant and the elevated tank.
+func (g *gen) waterSupply() {
 	// The treatment plant east of the grid, feeding the main of row ja.
 	src := xy{g.W + 380, sy(g.ja) + 4}
 	g.node("W-SRC", "water", "source", "德州市第三水厂", src, 0)
@@ -224,16 +239,27 @@ func (g *gen) genWater() {
 	g.ln.num("height_m", 9, 1)
 	g.ln.int("floors", 2)
 	g.ln.int("year_built", 2004)
+	if g.opts.Scale.Trunk {
+		g.ln.str("service_pipe", "W-PT1")
+		g.ln.num("service_diameter_mm", 100, 0)
+	}
 	g.ln.multiPolygon(rect(src.X+10, src.Y-40, src.X+90, src.Y+30))
 	g.emit("buildings")
-	g.node("W-CB-WATERWORKS", "water", "connection", "", xy{src.X + 10, src.Y}, 1.2)
-	g.pipe("W-SB-WATERWORKS", "water", "service", "W-SRC", "W-CB-WATERWORKS", []xy{src, {src.X + 10, src.Y}}, 100, "DI", 1.2, 2004, "")
+	if !g.opts.Scale.Trunk {
+		g.node("W-CB-WATERWORKS", "water", "connection", "", xy{src.X + 10, src.Y}, 1.2)
+		g.pipe("W-SB-WATERWORKS", "water", "service", "W-SRC", "W-CB-WATERWORKS", []xy{src, {src.X + 10, src.Y}}, 100, "DI", 1.2, 2004, "")
+	}
 	// The elevated tank in the north-east block.
 	tb := g.tankBlock
 	bi, bj := tb%g.nx, tb/g.nx
 	tank := xy{sx(bi) + 104, sy(bj) + 100}
 	g.node("W-TANK", "water", "tank", "高位水塔", tank, 0)
-	g.pipe("W-PTANK", "water", "main", "W-TANK", fmt.Sprintf("W-E%d-%d-2", bi, bj+1), []xy{tank, wp(false, bi, bj+1, 100)}, 400, "DI", 1.8, 1998, "")
+	tj, tp := fmt.Sprintf("W-E%d-%d-2", bi, bj+1), wp(false, bi, bj+1, 100)
+	if g.opts.Scale.Trunk {
+		// no mid-street junction: the tank joins the north-east crossing
+		tj, tp = fmt.Sprintf("W-J%d-%d", bi+1, bj+1), xy{sx(bi+1) + 4, sy(bj+1) + 4}
+	}
+	g.pipe("W-PTANK", "water", "main", "W-TANK", tj, []xy{tank, tp}, 400, "DI", 1.8, 1998, "")
 	g.device(Device{ID: "FL-PTANK", Kind: "flow", Name: "水塔出水流量", Feature: &FeatureRef{Layer: "pipes", SourceID: "W-PTANK"}, Params: map[string]any{"base_m3h": 300.0}}, xy{tank.X, tank.Y + 20})
 }
 
@@ -260,6 +286,11 @@ func b2i(b bool) int {
 // genGas writes the gas network: junctions at intersections and half-way,
 // valves at the intersections on arterials, the city gate station.
 func (g *gen) genGas() {
+	if g.opts.Scale.Trunk {
+		g.genGasTrunk()
+		g.gasSource()
+		return
+	}
 	for j := 0; j <= g.ny; j++ {
 		for i := 0; i <= g.nx; i++ {
 			p := xy{sx(i) - 4, sy(j) - 4}
@@ -295,6 +326,11 @@ func (g *gen) genGas() {
 			g.writeNode(nodeSpec{id: "G-V" + sid + "b", network: "gas", kind: "valve", name: "燃气阀门 " + sid + "b", p: gp(ns, i, j, 194), depth: 1.2, valveState: "open", onPipe: p1, nearNode: b})
 		}
 	})
+	g.gasSource()
+}
+
+// gasSource writes the city gate station and its pipe to row ja.
+func (g *gen) gasSource() {
 	src := xy{g.W + 380, sy(g.ja) - 80}
 	g.node("G-SRC", "gas", "source", "德州天然气门站", src, 0)
 	g.pipe("G-PT1", "gas", "main", "G-SRC", fmt.Sprintf("G-J%d-%d", g.nx, g.ja), []xy{src, {src.X - 60, sy(g.ja) - 4}, {sx(g.nx) - 4, sy(g.ja) - 4}}, 400, "steel", 1.5, 2006, "")
@@ -303,6 +339,11 @@ func (g *gen) genGas() {
 // genHeat writes district heating along the arterials: a supply and a
 // return pipe side by side, from the combined heat and power plant.
 func (g *gen) genHeat() {
+	if g.opts.Scale.Trunk {
+		g.genHeatTrunk()
+		g.heatSource()
+		return
+	}
 	for _, side := range []struct {
 		prefix, kind string
 		off          float64
@@ -338,6 +379,11 @@ func (g *gen) genHeat() {
 			g.pipe(fmt.Sprintf("%s-P%s", side.prefix, sid), "heat", side.kind, a, b, pts, 400, "steel", depth, 2010, tunnel)
 		})
 	}
+	g.heatSource()
+}
+
+// heatSource writes the heat plant and its pipes to the arterial of row ja.
+func (g *gen) heatSource() {
 	src := xy{g.W + 380, sy(g.ja) + 90}
 	g.node("H-SRC", "heat", "source", "德州热电厂", src, 0)
 	g.pipe("HS-PSRC", "heat", "supply", "H-SRC", fmt.Sprintf("HS-J%d-%d", g.nx, g.ja), []xy{src, {sx(g.nx) + 9, sy(g.ja) + 9}}, 700, "steel", 1.8, 2010, "")
@@ -355,6 +401,10 @@ func (g *gen) invert(p xy) float64 {
 // half-way, pipes flowing south (north-south streets) and west (east-west
 // streets), outfalls on the river bank below every north-south street.
 func (g *gen) genDrainage() {
+	if g.opts.Scale.Trunk {
+		g.genDrainageTrunk()
+		return
+	}
 	mh := func(id string, p xy) {
 		g.writeNode(nodeSpec{id: id, network: "drainage", kind: "manhole", name: "", p: p, depth: ground(p) - g.invert(p)})
 	}
@@ -387,6 +437,12 @@ func (g *gen) genDrainage() {
 				inverts: true, fromInv: fi, toInv: ti})
 		}
 	})
+	g.genOutfalls()
+}
+
+// genOutfalls writes an outfall on the river bank below every north-south
+// street and the pipe to it from the street's southern manhole.
+func (g *gen) genOutfalls() {
 	for i := 0; i <= g.nx; i++ {
 		p := xy{sx(i), riverY(sx(i)) + 18}
 		id := fmt.Sprintf("D-O%d", i)

@@ -3,6 +3,7 @@ package dezhou
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -183,9 +184,16 @@ type layerFile struct {
 	count  int64
 	err    error
 	closed bool
+	// seen, if set, is given every line written (Options.Feature)
+	seen func(layer string, line []byte)
 }
 
+// createLayerFile opens dir/name.ndjson; with dir "" it writes nothing and
+// only counts (Options.Dir).
 func createLayerFile(dir, name string) (*layerFile, error) {
+	if dir == "" {
+		return &layerFile{name: name, w: bufio.NewWriterSize(io.Discard, 1<<16)}, nil
+	}
 	p := filepath.Join(dir, name+".ndjson")
 	f, err := os.Create(p)
 	if err != nil {
@@ -200,6 +208,9 @@ func (lf *layerFile) write(b []byte) {
 	}
 	_, lf.err = lf.w.Write(b)
 	lf.count++
+	if lf.seen != nil {
+		lf.seen(lf.name, b)
+	}
 }
 
 func (lf *layerFile) close() error {
@@ -211,8 +222,10 @@ func (lf *layerFile) close() error {
 	if e := lf.w.Flush(); err == nil {
 		err = e
 	}
-	if e := lf.f.Close(); err == nil {
-		err = e
+	if lf.f != nil {
+		if e := lf.f.Close(); err == nil {
+			err = e
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("dezhou: writing %s: %w", lf.path, err)
