@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/paulmach/orb"
 
@@ -108,44 +110,73 @@ func (h *Handler) handleTile(w http.ResponseWriter, r *http.Request) {
 	h.writeTile(w, r, t)
 }
 
+// Header values shared by every tile response; never modified (a header
+// value slice is only read by net/http, and Set or Add replace or copy it).
+var (
+	hdrNoCache     = []string{"no-cache"}
+	hdrVary        = []string{"Accept-Encoding"}
+	hdrHit         = []string{"hit"}
+	hdrMiss        = []string{"miss"}
+	hdrMVT         = []string{MVTContentType}
+	hdrGzip        = []string{"gzip"}
+	hdrCacheMaxAge atomic.Pointer[maxAgeHeader]
+)
+
+type maxAgeHeader struct {
+	age time.Duration
+	v   []string
+}
+
+// cacheControl returns the Cache-Control value of tiles for max-age age.
+func cacheControl(age time.Duration) []string {
+	if age <= 0 {
+		return hdrNoCache
+	}
+	if h := hdrCacheMaxAge.Load(); h != nil && h.age == age {
+		return h.v
+	}
+	h := &maxAgeHeader{age: age, v: []string{fmt.Sprintf("public, max-age=%d", int(age.Seconds()))}}
+	hdrCacheMaxAge.Store(h)
+	return h.v
+}
+
 // writeTile answers with t: 204 when empty, 304 when the client's ETag
-// matches, else the tile, gzipped when the client accepts gzip.
+// matches, else the tile, gzipped when the client accepts gzip. The header
+// values of a cached tile were computed when it was stored: a hit writes
+// them and the stored bytes as they are.
 func (h *Handler) writeTile(w http.ResponseWriter, r *http.Request, t Tile) {
 	hd := w.Header()
-	if h.Service.MaxAge > 0 {
-		hd.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(h.Service.MaxAge.Seconds())))
-	} else {
-		hd.Set("Cache-Control", "no-cache")
-	}
-	hd.Set("Vary", "Accept-Encoding")
+	hd["Cache-Control"] = cacheControl(h.Service.MaxAge)
+	hd["Vary"] = hdrVary
 	if t.Cached {
-		hd.Set("X-Tile-Cache", "hit")
+		hd["X-Tile-Cache"] = hdrHit
 	} else {
-		hd.Set("X-Tile-Cache", "miss")
+		hd["X-Tile-Cache"] = hdrMiss
 	}
 	if t.Empty() {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	gz := acceptsGzip(r)
-	etag := t.ETag()
+	p := t.prepared()
+	gz := acceptsGzip(r.Header["Accept-Encoding"])
+	etag := p.etag
 	if gz {
-		etag = etag[:len(etag)-1] + `-gz"`
+		etag = p.etagGzip
 	}
-	hd.Set("ETag", etag)
-	if etagMatch(r.Header.Get("If-None-Match"), etag) {
+	hd["Etag"] = etag
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 && etagMatch(inm, etag[0]) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	hd.Set("Content-Type", MVTContentType)
+	hd["Content-Type"] = hdrMVT
 	if gz {
-		hd.Set("Content-Encoding", "gzip")
-		hd.Set("Content-Length", strconv.Itoa(len(t.Gzip)))
+		hd["Content-Encoding"] = hdrGzip
+		hd["Content-Length"] = p.length
 		w.WriteHeader(http.StatusOK)
-		w.Write(t.Gzip)
+		w.Write(p.gzip)
 		return
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(t.Gzip))
+	zr, err := gzip.NewReader(bytes.NewReader(p.gzip))
 	if err != nil {
 		httpapi.Error(w, r, fmt.Errorf("tiles: cached tile is not gzip: %w", err))
 		return
@@ -160,35 +191,51 @@ func (h *Handler) writeTile(w http.ResponseWriter, r *http.Request, t Tile) {
 	w.Write(raw)
 }
 
-// acceptsGzip reports whether the request's Accept-Encoding allows gzip.
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		name = strings.ToLower(strings.TrimSpace(name))
-		if name != "gzip" && name != "*" {
-			continue
-		}
-		params = strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-		if q, ok := strings.CutPrefix(params, "q="); ok {
-			if v, err := strconv.ParseFloat(q, 64); err == nil && v == 0 {
-				return false
+// acceptsGzip reports whether Accept-Encoding values allow gzip. It reads
+// the values in place, without allocating.
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			name = strings.TrimSpace(name)
+			if !strings.EqualFold(name, "gzip") && name != "*" {
+				continue
 			}
+			return !qZero(params)
 		}
-		return true
 	}
 	return false
 }
 
-// etagMatch reports whether an If-None-Match header matches etag (weak
-// comparison, as RFC 9110 asks for If-None-Match).
-func etagMatch(header, etag string) bool {
-	if header == "" {
-		return false
-	}
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+// qZero reports whether coding parameters hold q=0 (the coding is refused).
+func qZero(params string) bool {
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil && f == 0 {
 			return true
+		}
+	}
+	return false
+}
+
+// etagMatch reports whether If-None-Match values match etag (weak
+// comparison, as RFC 9110 asks for If-None-Match).
+func etagMatch(values []string, etag string) bool {
+	for _, v := range values {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			t = strings.TrimSpace(t)
+			if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+				return true
+			}
 		}
 	}
 	return false

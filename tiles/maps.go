@@ -247,6 +247,15 @@ func tegolaURI(dbURL string, maxConns int) (string, error) {
 	}
 	q := u.Query()
 	q.Set("pool_max_conns", strconv.Itoa(maxConns))
+	// Every tile's SQL is new text (its envelope is literal), so pgx/v4's
+	// default, a cache of 512 named prepared statements per connection,
+	// fills up and then costs a DEALLOCATE round trip per tile on top of the
+	// prepare. In describe mode the statement is unnamed: the same two round
+	// trips as pgx/v5's default for a new query, nothing to deallocate, no
+	// plans piling up in the backends.
+	if q.Get("statement_cache_mode") == "" {
+		q.Set("statement_cache_mode", "describe")
+	}
 	if q.Get("application_name") == "" {
 		q.Set("application_name", "citytwin-tiles")
 	}
