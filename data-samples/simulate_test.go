@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,8 +19,9 @@ import (
 )
 
 // TestSimulatedMainBreak loads the small district into a running citytwin,
-// replays a few minutes with a water main break over MQTT with `citytwin
-// simulate` and checks the low-pressure alarm: it must be raised within the
+// replays a few minutes with a water main break on a given pipe, on the
+// --faults schedule, over MQTT with `citytwin simulate` (whose control API
+// takes a fault on demand meanwhile) and checks the low-pressure alarm: it must be raised within the
 // built-in rule's window (below 0.15 MPa for 60 s) of the first low
 // reading. Then every kind's readings must be accepted by the ingest (HTTP,
 // as a load generator).
@@ -41,11 +43,52 @@ func TestSimulatedMainBreak(t *testing.T) {
 	}
 	key := apptest.Key(t, a, auth.Operator)
 
-	// a main break, replayed 12 times faster from 3 minutes ago
+	// a main break on the main W-PE2-4-1 (arterial row 4), on the
+	// --faults schedule, replayed 12 times faster from 3 minutes ago; the
+	// control API takes a dark lamp on demand meanwhile
 	var out, errw syncBuffer
-	err = app.Main(ctx, []string{"simulate", "--url", a.URL(), "--key", key, "--mqtt", a.Twin.MQTTAddr(), "--kinds", "pressure,flow",
-		"--fault", "main-break@30s", "--since", "3m", "--speed", "12", "--duration", "14s", "--log-level", "warn"}, &out, &errw)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Main(ctx, []string{"simulate", "--url", a.URL(), "--key", key, "--mqtt", a.Twin.MQTTAddr(), "--kinds", "pressure,flow,lamp",
+			"--faults", "30s:main-break:W-PE2-4-1", "--control", "127.0.0.1:0", "--since", "3m", "--speed", "12", "--duration", "14s", "--log-level", "warn"}, &out, &errw)
+	}()
+	control := regexp.MustCompile(`control: (http://\S+)`)
+	var ctl string
+	for ctl == "" {
+		if m := control.FindStringSubmatch(out.String()); m != nil {
+			ctl = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("simulate ended before its control API served: %v\n%s\n%s", err, out.String(), errw.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	var lamp string
+	if err := a.Pool.QueryRow(ctx, `SELECT id FROM devices WHERE kind = 'lamp' ORDER BY id DESC LIMIT 1`).Scan(&lamp); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(ctl, "application/json", strings.NewReader(`{"kind":"dark-lamp","target":"`+lamp+`"}`))
 	if err != nil {
+		t.Fatal(err)
+	}
+	var onDemand simulate.FaultInfo
+	json.NewDecoder(resp.Body).Decode(&onDemand)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || onDemand.Device != lamp {
+		t.Fatalf("on-demand dark lamp: %d %+v", resp.StatusCode, onDemand)
+	}
+	var listed []simulate.FaultInfo
+	if resp, err = http.Get(ctl); err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&listed)
+	resp.Body.Close()
+	if len(listed) != 2 || listed[0].Kind != simulate.MainBreak || listed[0].Target != "W-PE2-4-1" || listed[1].Device != lamp {
+		t.Fatalf("faults listed by the control API: %+v", listed)
+	}
+	if err := <-done; err != nil {
 		t.Fatalf("simulate: %v\n%s", err, errw.String())
 	}
 	var fault simulate.FaultInfo
@@ -56,8 +99,8 @@ func TestSimulatedMainBreak(t *testing.T) {
 			}
 		}
 	}
-	if fault.Kind != simulate.MainBreak || len(fault.Affected) == 0 {
-		t.Fatalf("no main break in the output: %s", out.String())
+	if fault.Kind != simulate.MainBreak || len(fault.Affected) == 0 || fault.Target != "W-PE2-4-1" {
+		t.Fatalf("no main break at W-PE2-4-1 in the output: %s", out.String())
 	}
 	var dev string
 	var raised, firstLow time.Time

@@ -22,6 +22,9 @@ type CommandConfig struct {
 	Since    time.Duration // start this long ago...
 	Speed    float64       // ...and run this many times faster until now
 	Kinds    []string      // only devices of these kinds ("" = all)
+	// Control, if set, is the address (HOST:PORT) of the control API for
+	// faults on demand (see Control); port 0 takes a free one.
+	Control string
 }
 
 // ParseRate reads "500", "500/s" or "30000/m".
@@ -67,6 +70,11 @@ func RunCommand(ctx context.Context, cfg CommandConfig, w io.Writer, logger *slo
 		}
 		devs = sel
 	}
+	// fault targets that are features (a pipe, a node, a building)
+	locate := LocateFeature(cfg.URL, cfg.Key)
+	if err := Resolve(ctx, cfg.Faults, devs, locate); err != nil {
+		return err
+	}
 	var pub Publisher
 	var mq *MQTT
 	if cfg.MQTT != "" {
@@ -94,6 +102,15 @@ func RunCommand(ctx context.Context, cfg CommandConfig, w io.Writer, logger *slo
 		transport = "MQTT " + cfg.MQTT
 	}
 	fmt.Fprintf(w, "simulating %d devices over %s\n", s.Devices(), transport)
+	if cfg.Control != "" {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		addr, err := ServeControl(cctx, cfg.Control, &Control{Sim: s, Locate: locate}, logger)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "control: http://%s/faults\n", addr)
+	}
 	for _, f := range s.FaultInfos() {
 		b, _ := json.Marshal(f)
 		fmt.Fprintf(w, "fault: %s\n", b)

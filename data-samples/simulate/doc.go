@@ -30,14 +30,20 @@
 //     load by use and hour, kWh rising steadily.
 //   - gas_leak, tunnel_*: quiet background levels.
 //
-// Faults (--fault KIND[@DELAY], or Simulator.Inject): main-break (the
-// pressure sensor nearest the middle of the district and every pressure
-// sensor within 1.2 km drop, more the closer they are, below the 0.15 MPa
-// alarm mark near the break; flow meters within 2 km rise), dark-lamp (the
-// central street light reports on with no current: the lamp-fault rule),
-// silent-device (the pressure sensor farthest out stops reporting: it goes
-// offline), tunnel-flood (water rises in the utility tunnel, 10 cm a minute
-// at the inflow). The faults and the devices they affect are printed.
+// Faults (--fault KIND[@DELAY], --faults DELAY:KIND[:TARGET],..., on demand
+// through the control API (Control, --control ADDR) or Simulator.Inject;
+// Simulator.Repair ends them): main-break (every pressure sensor within
+// 1.2 km of the break drops, more the closer it is, below the 0.15 MPa
+// alarm mark near the break; flow meters within 2 km rise), dark-lamp (a
+// street light reports on with no current: the lamp-fault rule),
+// silent-device (a device stops reporting: it goes offline), tunnel-flood
+// (water rises in the utility tunnel, 10 cm a minute at the inflow). A
+// fault acts at its target: a device id, or a pipe, network node or
+// building source id located through the citytwin's OGC API
+// (LocateFeature); without one, at the pressure sensor nearest the middle
+// of the district (main-break), the central street light (dark-lamp), the
+// pressure sensor farthest out (silent-device). The faults and the devices
+// they affect are printed.
 //
 // Every reading is a pure function of the device, the metric and the
 // simulated time, so a replay (--since with --speed) gives the same values.

@@ -41,6 +41,12 @@ const (
 type Fault struct {
 	Kind  string
 	Delay time.Duration
+	// Target, if set, says where: a simulated device's id (the fault acts
+	// there), or a feature's source id (a pipe, a node, a building) whose
+	// place the caller resolved into Lon and Lat (see LocateFeature).
+	// Without a target a fault acts at the middle of the district.
+	Target   string
+	Lon, Lat float64
 }
 
 // ParseFault reads KIND or KIND@DELAY (e.g. "main-break@2m").
@@ -139,6 +145,7 @@ type activeFault struct {
 	Fault
 	info   *FaultInfo
 	at     time.Time // simulated time it starts
+	until  time.Time // simulated time it was repaired (zero: not yet)
 	target *dev
 	// devices the fault acts on, with a weight (1 at the centre)
 	affected map[*dev]float64
@@ -205,7 +212,9 @@ func New(devices []Device, pub Publisher, opts Options) (*Simulator, error) {
 		s.opts.Start, s.live = time.Now(), true
 	}
 	for _, f := range s.opts.Faults {
-		s.inject(f, s.opts.Start.Add(f.Delay))
+		if _, err := s.inject(f, s.opts.Start.Add(f.Delay)); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -312,9 +321,29 @@ func (s *Simulator) publish(ctx context.Context, batch []Reading) {
 	}
 }
 
-// Inject starts a fault now (on demand).
-func (s *Simulator) Inject(f Fault) *FaultInfo {
+// Inject starts a fault now, or f.Delay from now (on demand). It fails
+// when f.Target is neither a simulated device nor resolved into Lon and
+// Lat.
+func (s *Simulator) Inject(f Fault) (*FaultInfo, error) {
 	return s.inject(f, s.now().Add(f.Delay))
+}
+
+// Repair ends every fault acting now (a repaired main, a relamped light)
+// and returns how many it ended. Faults scheduled for later stay.
+func (s *Simulator) Repair() int {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for i := range s.faults {
+		f := &s.faults[i]
+		if !now.Before(f.at) && f.until.IsZero() {
+			f.until = now
+			f.info.Until = &now
+			n++
+		}
+	}
+	return n
 }
 
 // FaultInfo says where a fault acts.
@@ -325,18 +354,42 @@ type FaultInfo struct {
 	Lon      float64   `json:"lon"`
 	Lat      float64   `json:"lat"`
 	Affected []string  `json:"affected"`
+	// Target is the fault's target as asked (empty: the district's
+	// middle); Until when it was repaired.
+	Target string     `json:"target,omitempty"`
+	Until  *time.Time `json:"until,omitempty"`
 }
 
-func (s *Simulator) inject(f Fault, at time.Time) *FaultInfo {
-	af := activeFault{Fault: f, at: at, affected: map[*dev]float64{}}
-	// the fault's centre: the device of the right kind nearest the middle
-	// of all devices (the busy centre of the district), deterministic
-	var lon, lat float64
-	for _, d := range s.devices {
-		lon, lat = lon+d.Lon, lat+d.Lat
+func (s *Simulator) inject(f Fault, at time.Time) (*FaultInfo, error) {
+	switch f.Kind {
+	case MainBreak, DarkLamp, SilentDevice, TunnelFlood:
+	default:
+		return nil, fmt.Errorf("simulate: unknown fault %q", f.Kind)
 	}
-	lon, lat = lon/float64(len(s.devices)), lat/float64(len(s.devices))
+	af := activeFault{Fault: f, at: at, affected: map[*dev]float64{}}
+	// the fault's centre: the target, else the device of the right kind
+	// nearest the middle of all devices (the busy centre of the
+	// district), deterministic
+	var lon, lat float64
+	var targetDev *dev
+	switch {
+	case f.Target != "" && s.byID[f.Target] != nil:
+		targetDev = s.byID[f.Target]
+		lon, lat = targetDev.Lon, targetDev.Lat
+	case f.Target != "" && f.Lon == 0 && f.Lat == 0:
+		return nil, fmt.Errorf("simulate: fault target %q is not a simulated device, and its place is unknown", f.Target)
+	case f.Target != "":
+		lon, lat = f.Lon, f.Lat
+	default:
+		for _, d := range s.devices {
+			lon, lat = lon+d.Lon, lat+d.Lat
+		}
+		lon, lat = lon/float64(len(s.devices)), lat/float64(len(s.devices))
+	}
 	pick := func(kind string, far bool) *dev {
+		if targetDev != nil && targetDev.Kind == kind {
+			return targetDev
+		}
 		var best *dev
 		bd := math.Inf(1)
 		if far {
@@ -357,8 +410,14 @@ func (s *Simulator) inject(f Fault, at time.Time) *FaultInfo {
 	case MainBreak:
 		af.target = pick("pressure", false)
 		if af.target != nil {
+			// around the break: the target's place when one was given,
+			// else the nearest pressure sensor to the middle
+			clon, clat := af.target.Lon, af.target.Lat
+			if f.Target != "" {
+				clon, clat = lon, lat
+			}
 			for _, d := range s.devices {
-				m := metres(af.target.Lon, af.target.Lat, d.Lon, d.Lat)
+				m := metres(clon, clat, d.Lon, d.Lat)
 				switch {
 				case d.Kind == "pressure" && m < 1200:
 					af.affected[d] = 1 - m/1200
@@ -374,6 +433,9 @@ func (s *Simulator) inject(f Fault, at time.Time) *FaultInfo {
 		}
 	case SilentDevice:
 		af.target = pick("pressure", true)
+		if targetDev != nil {
+			af.target = targetDev // any device can fall silent
+		}
 		if af.target == nil {
 			af.target = s.devices[len(s.devices)-1]
 		}
@@ -388,10 +450,10 @@ func (s *Simulator) inject(f Fault, at time.Time) *FaultInfo {
 			}
 		}
 	}
-	info := &FaultInfo{Kind: f.Kind, At: at}
+	info := &FaultInfo{Kind: f.Kind, At: at, Target: f.Target}
 	if af.target == nil {
 		s.log.Warn("simulate: no device for fault", "fault", f.Kind)
-		return info
+		return info, nil
 	}
 	info.Device, info.Lon, info.Lat = af.target.ID, af.target.Lon, af.target.Lat
 	for d := range af.affected {
@@ -403,7 +465,7 @@ func (s *Simulator) inject(f Fault, at time.Time) *FaultInfo {
 	s.faults = append(s.faults, af)
 	s.mu.Unlock()
 	s.log.Info("simulate: fault scheduled", "fault", f.Kind, "at", at.Format(time.RFC3339), "device", info.Device, "affected", len(info.Affected))
-	return info
+	return info, nil
 }
 
 // FaultInfos lists the faults injected so far.
@@ -412,7 +474,10 @@ func (s *Simulator) FaultInfos() []*FaultInfo {
 	defer s.mu.Unlock()
 	var out []*FaultInfo
 	for _, f := range s.faults {
-		out = append(out, f.info)
+		if f.info != nil {
+			c := *f.info
+			out = append(out, &c)
+		}
 	}
 	return out
 }
@@ -424,7 +489,7 @@ func (s *Simulator) faultOn(d *dev, kind string, t time.Time) (float64, time.Dur
 	defer s.mu.Unlock()
 	w, since := 0.0, time.Duration(0)
 	for _, f := range s.faults {
-		if f.Kind != kind || t.Before(f.at) {
+		if f.Kind != kind || t.Before(f.at) || (!f.until.IsZero() && !t.Before(f.until)) {
 			continue
 		}
 		if v, ok := f.affected[d]; ok && v > w {

@@ -151,7 +151,7 @@ func TestReadingsAreDeterministicAndPlausible(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	start := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-	faults := []Fault{{MainBreak, time.Minute}, {DarkLamp, 0}, {SilentDevice, 0}, {TunnelFlood, 0}}
+	faults := []Fault{{Kind: MainBreak, Delay: time.Minute}, {Kind: DarkLamp}, {Kind: SilentDevice}, {Kind: TunnelFlood}}
 	s, err := New(testDevices(), &memPub{}, Options{Start: start, Faults: faults})
 	if err != nil {
 		t.Fatal(err)
