@@ -42,28 +42,52 @@ type serverMsg struct {
 	Items   []serverMsg     `json:"items"`
 }
 
-// readUntil reads messages (batches unpacked) until one satisfies ok.
-func readUntil(t *testing.T, c *websocket.Conn, ok func(serverMsg) bool) serverMsg {
+// wsReader reads a websocket's server messages one at a time, batches
+// unpacked: the items of a batch that the caller has not yet looked at stay
+// queued for the next call. (Dropping them made TestNATSTwoInstances flaky:
+// when both deltas reached a client in one batch frame, the second was lost
+// to the test, not to the client.)
+type wsReader struct {
+	c      *websocket.Conn
+	queue  []serverMsg
+	frames int
+}
+
+func newReader(c *websocket.Conn) *wsReader { return &wsReader{c: c} }
+
+// next returns the next message.
+func (r *wsReader) next(t *testing.T, deadline time.Time) serverMsg {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_ = c.SetReadDeadline(deadline)
-		_, b, err := c.ReadMessage()
+	for len(r.queue) == 0 {
+		_ = r.c.SetReadDeadline(deadline)
+		_, b, err := r.c.ReadMessage()
 		if err != nil {
 			t.Fatalf("ws read: %v", err)
 		}
+		r.frames++
 		var m serverMsg
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatalf("not JSON: %s", b)
 		}
-		ms := []serverMsg{m}
 		if m.Type == "batch" {
-			ms = m.Items
+			r.queue = append(r.queue, m.Items...)
+		} else {
+			r.queue = append(r.queue, m)
 		}
-		for _, m := range ms {
-			if ok(m) {
-				return m
-			}
+	}
+	m := r.queue[0]
+	r.queue = r.queue[1:]
+	return m
+}
+
+// readUntil reads messages until one satisfies ok, and returns it; the
+// messages after it stay queued in r.
+func readUntil(t *testing.T, r *wsReader, ok func(serverMsg) bool) serverMsg {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m := r.next(t, deadline); ok(m) {
+			return m
 		}
 	}
 }
@@ -134,9 +158,10 @@ func TestServeWS(t *testing.T) {
 		if err := c.WriteJSON(map[string]any{"type": "subscribe", "layers": []string{"devices"}, "bbox": []float64{116.2, 37.4, 116.4, 37.5}}); err != nil {
 			t.Fatal(err)
 		}
-		snap := readUntil(t, c, func(m serverMsg) bool { return m.Type == "snapshot" })
+		r := newReader(c)
+		snap := readUntil(t, r, func(m serverMsg) bool { return m.Type == "snapshot" })
 		ev := publishDevice(t, a, fmt.Sprintf("ws-%d", snap.Seq), orb.Point{116.3, 37.45}, 1)
-		m := readUntil(t, c, func(m serverMsg) bool { return m.Type == "delta" })
+		m := readUntil(t, r, func(m serverMsg) bool { return m.Type == "delta" })
 		if m.Entity != ev.Entity || m.Seq != ev.Seq || m.Epoch != snap.Epoch {
 			t.Fatalf("delta = %+v, want %s seq %d", m, ev.Entity, ev.Seq)
 		}
@@ -154,7 +179,7 @@ func TestPublicReads(t *testing.T) {
 	if err := c.WriteJSON(map[string]any{"type": "ping"}); err != nil {
 		t.Fatal(err)
 	}
-	readUntil(t, c, func(m serverMsg) bool { return m.Type == "pong" })
+	readUntil(t, newReader(c), func(m serverMsg) bool { return m.Type == "pong" })
 }
 
 // natsServer starts a real nats-server on a free loopback port for the test.
@@ -210,7 +235,7 @@ func TestNATSTwoInstances(t *testing.T) {
 	if _, ok := a.Bus.(*feed.NATSBus); !ok {
 		t.Fatalf("bus is %T, want NATS", a.Bus)
 	}
-	var conns []*websocket.Conn
+	var conns []*wsReader
 	for _, srv := range []*app.App{a, b} {
 		c, _, err := websocket.DefaultDialer.Dial(wsURL(srv, ""), nil)
 		if err != nil {
@@ -220,17 +245,23 @@ func TestNATSTwoInstances(t *testing.T) {
 		if err := c.WriteJSON(map[string]any{"type": "subscribe", "entities": []string{"device:n1", "device:n2"}}); err != nil {
 			t.Fatal(err)
 		}
-		readUntil(t, c, func(m serverMsg) bool { return m.Type == "snapshot" })
-		conns = append(conns, c)
+		r := newReader(c)
+		readUntil(t, r, func(m serverMsg) bool { return m.Type == "snapshot" })
+		conns = append(conns, r)
 	}
 	e1 := publishDevice(t, a, "n1", orb.Point{116.3, 37.45}, 1)
 	e2 := publishDevice(t, b, "n2", orb.Point{116.3, 37.45}, 1)
-	for i, c := range conns {
+	// Each client gets both deltas, in seq order, whether they come in one
+	// frame or two (on B, e2 is published locally and waits in the follower
+	// for e1, which comes through NATS: both then go out in one batch).
+	for i, r := range conns {
+		before := r.frames
 		for _, e := range []feed.Event{e1, e2} {
-			m := readUntil(t, c, func(m serverMsg) bool { return m.Type == "delta" })
+			m := readUntil(t, r, func(m serverMsg) bool { return m.Type == "delta" })
 			if m.Entity != e.Entity || m.Seq != e.Seq {
 				t.Fatalf("instance %d: delta %+v, want %s seq %d", i, m, e.Entity, e.Seq)
 			}
 		}
+		t.Logf("instance %d: 2 deltas in %d frames", i, r.frames-before)
 	}
 }

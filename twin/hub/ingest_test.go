@@ -59,7 +59,8 @@ func TestIngestToWebsocket(t *testing.T) {
 		_ = json.Unmarshal(m.Data, &d)
 		return d.Values["pm25"].Value
 	}
-	m := readUntil(t, c, func(m serverMsg) bool { return m.Type == "delta" && value(m) == 42.5 })
+	r := newReader(c)
+	m := readUntil(t, r, func(m serverMsg) bool { return m.Type == "delta" && value(m) == 42.5 })
 	if m.Entity != "device:e2e-env" || m.Seq <= snap.Seq {
 		t.Fatalf("delta = %+v", m)
 	}
@@ -79,7 +80,7 @@ func TestIngestToWebsocket(t *testing.T) {
 	}
 	var ev serverMsg
 	gotDelta := false
-	readUntil(t, c, func(m serverMsg) bool {
+	readUntil(t, r, func(m serverMsg) bool {
 		if m.Type == "delta" && value(m) == 88 {
 			gotDelta = true
 		}
