@@ -70,7 +70,7 @@ func geomOut(col string, c CRS) string {
 	if c.LatLon {
 		g = "ST_FlipCoordinates(" + g + ")"
 	}
-	digits := "9"
+	digits := "7" // degrees: 7 decimals are about 1 cm
 	if c.SRID == 3857 {
 		digits = "3"
 	}

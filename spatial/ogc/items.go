@@ -39,6 +39,8 @@ type Query struct {
 	Offset int
 	// Props selects the properties (nil: all).
 	Props []string
+	// bboxed is set when a bbox restricts the page (see CountInPage).
+	bboxed bool
 }
 
 func (q *Query) arg(v any) string {
@@ -269,6 +271,7 @@ func (q *Query) bbox(s string, c CRS) error {
 		env = "ST_Transform(" + env + ", 4326)"
 	}
 	q.Where = append(q.Where, "ST_Intersects(geom, "+env+")")
+	q.bboxed = true
 	return nil
 }
 
@@ -317,12 +320,52 @@ func (q *Query) datetime(s string) error {
 	return nil
 }
 
-// SQL is the page query: id as text, geometry as GeoJSON text, properties as
-// JSON text; one row more than the limit tells whether a next page exists.
+// Stored reports whether the page can be read from the pre-rendered feature
+// text kept in every layer table (column ogc_json, migration 0600): it holds
+// the geometry in CRS84 and all the properties, so it serves the default
+// request (no crs, no properties selection).
+func (q *Query) Stored() bool { return q.CRS.URI == CRS84 && q.Props == nil }
+
+// CountInPage reports whether the page query also returns numberMatched
+// (count(*) OVER () as its last column). It does for bbox queries: the GiST
+// scan visits every match anyway to sort them by id, so counting them costs
+// nothing more, where a separate COUNT would run the spatial search twice.
+// Without a bbox a page can stop early on the primary key, and the count,
+// when a full page needs it, is a query of its own (CountSQL).
+func (q *Query) CountInPage() bool { return q.bboxed }
+
+// SQL is the GeoJSON page query: id as text, the feature text
+// `"geometry":...,"properties":...`, and numberMatched as text when
+// CountInPage. The feature text is the stored one when Stored, else rendered
+// by PostgreSQL (RenderSQL). One row more than the limit tells whether a
+// next page exists.
 func (q *Query) SQL() string {
-	return fmt.Sprintf("SELECT t.id::text, %s, (%s)::text FROM %s t WHERE %s ORDER BY %s LIMIT %d OFFSET %d",
-		geomOut("geom", q.CRS), q.Layer.PropsSQL("", q.Props), q.Layer.TableIdent(), strings.Join(q.Where, " AND "),
-		q.Order, q.Limit+1, q.Offset)
+	if !q.Stored() {
+		return q.RenderSQL()
+	}
+	return q.page("t.ogc_json")
+}
+
+// RenderSQL is SQL with the feature text rendered at query time
+// (ST_AsGeoJSON and the layer's properties as jsonb), whatever the CRS and
+// properties selection.
+func (q *Query) RenderSQL() string {
+	return q.page(`'"geometry":' || ` + geomOut("geom", q.CRS) + ` || ',"properties":' || (` + q.Layer.PropsSQL("", q.Props) + `)::text`)
+}
+
+// htmlSQL is the page query of the HTML listing: id and properties as text
+// (and numberMatched as in SQL).
+func (q *Query) htmlSQL() string {
+	return q.page("(" + q.Layer.PropsSQL("", q.Props) + ")::text")
+}
+
+func (q *Query) page(feature string) string {
+	matched := ""
+	if q.CountInPage() {
+		matched = ", (count(*) OVER ())::text"
+	}
+	return fmt.Sprintf("SELECT t.id::text, %s%s FROM %s t WHERE %s ORDER BY %s LIMIT %d OFFSET %d",
+		feature, matched, q.Layer.TableIdent(), strings.Join(q.Where, " AND "), q.Order, q.Limit+1, q.Offset)
 }
 
 // CountSQL counts the matching features.
@@ -358,7 +401,11 @@ func (s *Server) handleItems(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	rows, err := s.Store.Pool.Query(ctx, q.SQL(), q.Args...)
+	sql := q.SQL()
+	if f == "html" {
+		sql = q.htmlSQL()
+	}
+	rows, err := s.Store.Pool.Query(ctx, sql, q.Args...)
 	if err != nil {
 		httpapi.Error(w, r, queryError(err))
 		return
@@ -382,30 +429,36 @@ func (s *Server) handleItems(w http.ResponseWriter, r *http.Request) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	n := 0
 	more := false
+	matched := -1
 	if f == "html" {
 		fmt.Fprintf(bw, "<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title></head><body><h1>%s</h1><table border=\"1\"><tr><th>id</th><th>properties</th></tr>\n",
 			html.EscapeString(l.Title), html.EscapeString(l.Title))
 	} else {
 		bw.WriteString(`{"type":"FeatureCollection","features":[`)
 	}
+	// The row loop copies PostgreSQL's bytes straight to the buffered
+	// response: ids and feature texts are never decoded nor re-encoded.
 	for ok := first; ok; ok = rows.Next() {
 		if n == q.Limit {
 			more = true
 			break
 		}
 		raw := rows.RawValues()
+		if n == 0 && q.CountInPage() {
+			if c, err := strconv.Atoi(string(raw[2])); err == nil {
+				matched = c
+			}
+		}
 		if f == "html" {
-			fmt.Fprintf(bw, "<tr><td><a href=\"%s/%s?f=html\">%s</a></td><td>%s</td></tr>\n", html.EscapeString(itemsURL), raw[0], raw[0], html.EscapeString(string(raw[2])))
+			fmt.Fprintf(bw, "<tr><td><a href=\"%s/%s?f=html\">%s</a></td><td>%s</td></tr>\n", html.EscapeString(itemsURL), raw[0], raw[0], html.EscapeString(string(raw[1])))
 		} else {
 			if n > 0 {
 				bw.WriteByte(',')
 			}
 			bw.WriteString(`{"type":"Feature","id":`)
 			bw.Write(raw[0])
-			bw.WriteString(`,"geometry":`)
+			bw.WriteByte(',')
 			bw.Write(raw[1])
-			bw.WriteString(`,"properties":`)
-			bw.Write(raw[2])
 			bw.WriteString(`,"links":[{"href":"`)
 			bw.WriteString(itemsURL)
 			bw.WriteByte('/')
@@ -423,14 +476,17 @@ func (s *Server) handleItems(w http.ResponseWriter, r *http.Request) {
 		httpapi.LoggerFrom(ctx).Warn("items stream failed", "layer", l.Name, "err", err)
 		panic(http.ErrAbortHandler)
 	}
-	matched := q.Offset + n
-	if more || (n == 0 && q.Offset > 0) {
+	switch {
+	case matched >= 0:
+	case more || (n == 0 && q.Offset > 0):
 		var c int64
 		if err := s.Store.Pool.QueryRow(ctx, q.CountSQL(), q.Args...).Scan(&c); err != nil {
 			httpapi.LoggerFrom(ctx).Warn("items count failed", "layer", l.Name, "err", err)
 			panic(http.ErrAbortHandler)
 		}
 		matched = int(c)
+	default:
+		matched = q.Offset + n
 	}
 	links := []Link{
 		{pageURL(r, itemsURL, q.Offset), "self", "application/geo+json", "this page"},
