@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -70,9 +71,12 @@ type Options struct {
 	MaxRejections int
 	// Workers is the number of checking goroutines (GOMAXPROCS when 0).
 	Workers int
-	// Progress, if set, is called now and then with records read and staged.
+	// Progress, if set, is called now and then with records read and written.
 	Progress func(read, written int64)
-	Logger   *slog.Logger
+	// DisableDirect stages every record and upserts it, even in a first
+	// load (for tests and comparisons).
+	DisableDirect bool
+	Logger        *slog.Logger
 }
 
 // Rejection is a record that was not loaded, and why.
@@ -93,29 +97,31 @@ type Result struct {
 }
 
 // batchSize is the number of records a worker checks at a time.
+// batchSize is the number of records a worker checks at a time.
 const batchSize = 256
 
 type rawBatch struct {
 	recs []*Record
 }
 
-type row struct {
-	vals []any
-}
-
 type doneBatch struct {
+	// rows are staging rows; direct holds the rows of the direct path.
 	rows     [][]any
+	direct   *directBatch
 	rejected []Rejection
 	repaired int64
 	bounds   map[string]orb.Bound
 }
 
 // Load loads the records that next returns (io.EOF-free: next returns nil,
-// nil at the end) into the store in one transaction: staged with COPY, then
-// upserted on (source, source_id) per layer, with H3 cells, pipe node ids
-// resolved, an audit entry, and the store told what changed after commit.
-// A record whose layer is not in layers is rejected. Returns EINVALID for a
-// rejected record (unless SkipInvalid) naming the file and record number.
+// nil at the end) into the store in one transaction, with H3 cells, pipe
+// node ids resolved, an audit entry, and the store told what changed after
+// commit. When the first record's source has no features in its layer yet
+// (a first load), that layer's records are copied straight into its table;
+// the others are staged with COPY, then upserted on (source, source_id) per
+// layer. A record whose layer is not in layers is rejected. Returns EINVALID
+// for a rejected record (unless SkipInvalid) naming the file and record
+// number.
 func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, next func() (*Record, error), opts Options) (*Result, error) {
 	if len(layers) == 0 {
 		return nil, errs.Invalid("layer", "no layer to load into")
@@ -173,6 +179,20 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		}
 	}
 
+	// The first record decides the direct path: its layer and source.
+	first, err := next()
+	if err != nil {
+		return nil, err
+	}
+	var plan *directPlan
+	if first != nil && !opts.DisableDirect {
+		if l, ok := byName[first.Layer]; ok {
+			if plan, err = planDirect(ctx, tx, l, first.Source); err != nil {
+				return nil, err
+			}
+		}
+	}
+
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(lctx)
@@ -183,14 +203,8 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	g.Go(func() error {
 		defer close(raw)
 		b := rawBatch{recs: make([]*Record, 0, batchSize)}
-		for {
-			r, err := next()
-			if err != nil {
-				return err
-			}
-			if r == nil {
-				break
-			}
+		r := first
+		for r != nil {
 			read.Add(1)
 			b.recs = append(b.recs, r)
 			if len(b.recs) == batchSize {
@@ -200,6 +214,10 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 					return gctx.Err()
 				}
 				b = rawBatch{recs: make([]*Record, 0, batchSize)}
+			}
+			var err error
+			if r, err = next(); err != nil {
+				return err
 			}
 		}
 		if len(b.recs) > 0 {
@@ -216,7 +234,7 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		wg.Add(1)
 		g.Go(func() error {
 			defer wg.Done()
-			w := &worker{st: st, layers: byName, checker: spatial.NewGeomChecker(), opts: &opts, store: store}
+			w := &worker{st: st, layers: byName, checker: spatial.NewGeomChecker(), opts: &opts, store: store, plan: plan}
 			for b := range raw {
 				d, err := w.process(gctx, b)
 				if err != nil {
@@ -234,8 +252,17 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	g.Go(func() error { wg.Wait(); close(done); return nil })
 
 	// The COPY runs on this goroutine, on the transaction's connection.
-	src := &copySource{ch: done, ctx: gctx, res: res, opts: &opts, staged: &staged, read: &read, bounds: map[string]orb.Bound{}}
-	_, copyErr := tx.CopyFrom(ctx, pgx.Identifier{"ct_stage"}, st.columns(), src)
+	col := &collector{ch: done, ctx: gctx, res: res, opts: &opts, st: st, staged: &staged, read: &read,
+		bounds: map[string]orb.Bound{}, counts: map[string]int64{}, sources: map[string]bool{}, seen: map[uint64]struct{}{}}
+	var sink *directSink
+	var copyErr error
+	if plan != nil {
+		sink = newDirectSink(col, plan)
+		copyErr = runDirect(ctx, tx, sink)
+	} else {
+		src := &copySource{collector: col}
+		_, copyErr = tx.CopyFrom(ctx, pgx.Identifier{"ct_stage"}, st.columns(), src)
+	}
 	if copyErr != nil {
 		// Stop the reader and workers, and drain so that every goroutine ends.
 		cancel()
@@ -248,13 +275,17 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	switch {
 	case gErr != nil && !errors.Is(gErr, context.Canceled):
 		return nil, gErr
-	case src.err != nil:
-		return nil, src.err
+	case col.err != nil:
+		return nil, col.err
 	case gErr != nil:
 		return nil, gErr
 	case copyErr != nil:
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		var e *errs.Error
+		if errors.As(copyErr, &e) {
+			return nil, copyErr
 		}
 		return nil, fmt.Errorf("stage: %w", copyErr)
 	}
@@ -262,9 +293,9 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	if opts.Progress != nil {
 		opts.Progress(res.Read, staged.Load())
 	}
-	logger.Info("import staged", "read", res.Read, "staged", staged.Load(), "rejected", res.Rejected, "took", time.Since(start).Round(time.Millisecond))
+	logger.Info("import staged", "read", res.Read, "written", staged.Load(), "direct", plan != nil, "rejected", res.Rejected, "took", time.Since(start).Round(time.Millisecond))
 
-	if src.dupes || res.Read > maxDedupe {
+	if col.dupes || col.seen == nil {
 		// Several records with one source id: the last one wins.
 		if _, err := tx.Exec(ctx, `DELETE FROM ct_stage WHERE ctid IN (SELECT ctid FROM (SELECT ctid,
 			row_number() OVER (PARTITION BY layer, source, source_id ORDER BY rec DESC) AS rn FROM ct_stage) x WHERE rn > 1)`); err != nil {
@@ -276,72 +307,105 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	}
 	var changes []spatial.Change
 	for _, l := range layers {
-		if src.counts[l.Name] == 0 {
+		direct := sink != nil && sink.plan.layer == l && sink.written > 0
+		if col.counts[l.Name] == 0 && !direct {
 			continue
 		}
-		b := src.bounds[l.Name]
-		// The bound of the geometries the upsert replaces.
-		var ob struct{ x0, y0, x1, y1 *float64 }
-		where, args := "TRUE", []any(nil)
-		if l.User {
-			where, args = "t.layer = $2", []any{l.Name}
-		}
-		q := fmt.Sprintf(`SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(t.geom) e FROM %s t
-			JOIN ct_stage s ON s.layer = $1 AND t.source = s.source AND t.source_id = s.source_id WHERE %s) x`, l.TableIdent(), where)
-		if err := tx.QueryRow(ctx, q, append([]any{l.Name}, args...)...).Scan(&ob.x0, &ob.y0, &ob.x1, &ob.y1); err != nil {
-			return nil, fmt.Errorf("%s: old bounds: %w", l.Name, err)
-		}
-		if ob.x0 != nil {
-			b = b.Union(orb.Bound{Min: orb.Point{*ob.x0, *ob.y0}, Max: orb.Point{*ob.x1, *ob.y1}})
-		}
-		defaults, has3D, err := tableColumns(ctx, tx, l.Table)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.Exec(ctx, st.upsertSQL(l, defaults, has3D), l.Name); err != nil {
-			return nil, upsertError(l, err)
-		}
+		b := col.bounds[l.Name]
 		var ins, upd int64
-		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM ct_ids WHERE layer = $1`, l.Name).Scan(&ins, &upd); err != nil {
-			return nil, err
+		var ids []int64
+		if direct {
+			ins = sink.written
+			ids = sink.ids2
+		}
+		if col.counts[l.Name] > 0 {
+			// The bound of the geometries the upsert replaces.
+			var ob struct{ x0, y0, x1, y1 *float64 }
+			where, args := "TRUE", []any(nil)
+			if l.User {
+				where, args = "t.layer = $2", []any{l.Name}
+			}
+			q := fmt.Sprintf(`SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(t.geom) e FROM %s t
+			JOIN ct_stage s ON s.layer = $1 AND t.source = s.source AND t.source_id = s.source_id WHERE %s) x`, l.TableIdent(), where)
+			if err := tx.QueryRow(ctx, q, append([]any{l.Name}, args...)...).Scan(&ob.x0, &ob.y0, &ob.x1, &ob.y1); err != nil {
+				return nil, fmt.Errorf("%s: old bounds: %w", l.Name, err)
+			}
+			if ob.x0 != nil {
+				b = b.Union(orb.Bound{Min: orb.Point{*ob.x0, *ob.y0}, Max: orb.Point{*ob.x1, *ob.y1}})
+			}
+			defaults, has3D, err := tableColumns(ctx, tx, l.Table)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tx.Exec(ctx, st.upsertSQL(l, defaults, has3D), l.Name); err != nil {
+				return nil, upsertError(l, err)
+			}
+			// Rows of the direct source that met a row copied before are
+			// repeats within this load: neither inserted nor updated.
+			directSource := ""
+			if direct {
+				directSource = sink.plan.source
+			}
+			var sins, supd int64
+			if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins AND source <> $2) FROM ct_ids WHERE layer = $1`,
+				l.Name, directSource).Scan(&sins, &supd); err != nil {
+				return nil, err
+			}
+			ins += sins
+			upd += supd
+			if int64(len(ids)) < maxChangeIDs+1 {
+				rows, err := tx.Query(ctx, `SELECT id FROM ct_ids WHERE layer = $1 ORDER BY id LIMIT $2`, l.Name, maxChangeIDs+1)
+				if err != nil {
+					return nil, err
+				}
+				more, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+				if err != nil {
+					return nil, err
+				}
+				ids = append(ids, more...)
+			}
 		}
 		res.Inserted += ins
 		res.Updated += upd
 		res.Layers[l.Name] = ins + upd
 		c := spatial.Change{Layer: l.Name, Bound: b}
-		if ins+upd <= maxChangeIDs {
-			rows, err := tx.Query(ctx, `SELECT id FROM ct_ids WHERE layer = $1 ORDER BY id`, l.Name)
-			if err != nil {
-				return nil, err
-			}
-			c.IDs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-			if err != nil {
-				return nil, err
-			}
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		if ins+upd <= maxChangeIDs && len(ids) <= maxChangeIDs {
+			c.IDs = ids
 		} else {
 			c.All = true
 		}
 		changes = append(changes, c)
 	}
 	logger.Info("import upserted", "inserted", res.Inserted, "updated", res.Updated, "took", time.Since(start).Round(time.Millisecond))
-	// H3 cover cells: replace those of updated features.
-	if _, err := tx.Exec(ctx, `DELETE FROM feature_cells f USING ct_ids i WHERE NOT i.ins AND f.layer = i.layer AND f.feature_id = i.id`); err != nil {
-		return nil, fmt.Errorf("feature cells: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO feature_cells (layer, feature_id, cell)
+	if len(col.counts) > 0 {
+		// H3 cover cells of staged rows: replace those of updated features.
+		if _, err := tx.Exec(ctx, `DELETE FROM feature_cells f USING ct_ids i WHERE NOT i.ins AND f.layer = i.layer AND f.feature_id = i.id`); err != nil {
+			return nil, fmt.Errorf("feature cells: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO feature_cells (layer, feature_id, cell)
 		SELECT i.layer, i.id, unnest(s.cells) FROM ct_ids i JOIN ct_stage s ON s.layer = i.layer AND s.source = i.source AND s.source_id = i.source_id
 		ON CONFLICT DO NOTHING`); err != nil {
-		return nil, fmt.Errorf("feature cells: %w", err)
+			return nil, fmt.Errorf("feature cells: %w", err)
+		}
+		logger.Info("import cells written", "took", time.Since(start).Round(time.Millisecond))
 	}
-	logger.Info("import cells written", "took", time.Since(start).Round(time.Millisecond))
 	// Pipes find their end nodes (loaded now or before) by source id.
 	if res.Layers["pipes"] > 0 || res.Layers["network_nodes"] > 0 {
+		sources := make([]string, 0, len(col.sources)+1)
+		for s := range col.sources {
+			sources = append(sources, s)
+		}
+		if sink != nil && sink.written > 0 {
+			sources = append(sources, sink.plan.source)
+		}
 		if _, err := tx.Exec(ctx, `UPDATE pipes p SET from_node_id = n.id FROM network_nodes n
-			WHERE p.source IN (SELECT DISTINCT source FROM ct_stage) AND n.source = p.source AND n.source_id = p.from_node AND p.from_node_id IS DISTINCT FROM n.id`); err != nil {
+			WHERE p.source = ANY($1) AND n.source = p.source AND n.source_id = p.from_node AND p.from_node_id IS DISTINCT FROM n.id`, sources); err != nil {
 			return nil, fmt.Errorf("pipe nodes: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE pipes p SET to_node_id = n.id FROM network_nodes n
-			WHERE p.source IN (SELECT DISTINCT source FROM ct_stage) AND n.source = p.source AND n.source_id = p.to_node AND p.to_node_id IS DISTINCT FROM n.id`); err != nil {
+			WHERE p.source = ANY($1) AND n.source = p.source AND n.source_id = p.to_node AND p.to_node_id IS DISTINCT FROM n.id`, sources); err != nil {
 			return nil, fmt.Errorf("pipe nodes: %w", err)
 		}
 	}
@@ -396,90 +460,126 @@ func upsertError(l *spatial.Layer, err error) error {
 }
 
 // copySource feeds checked rows to COPY and collects the rest of the result.
-type copySource struct {
-	ch      <-chan doneBatch
-	ctx     context.Context
-	res     *Result
-	opts    *Options
-	read    *atomic.Int64
-	staged  *atomic.Int64
-	bounds  map[string]orb.Bound
+
+// collector gathers what the workers report (rejections, repairs, bounds)
+// for the COPY goroutine, and counts the staged rows.
+type collector struct {
+	ch     <-chan doneBatch
+	ctx    context.Context
+	res    *Result
+	opts   *Options
+	st     *staging
+	read   *atomic.Int64
+	staged *atomic.Int64
+	bounds map[string]orb.Bound
+	// counts are the staged rows per layer, sources their sources.
 	counts  map[string]int64
+	sources map[string]bool
+	// seen hashes staged (layer, source, source id) to tell whether the
+	// staging table needs deduplicating; nil once too large.
 	seen    map[uint64]struct{}
 	dupes   bool
 	err     error
 	stopped bool
-	cur     [][]any
-	i       int
 	last    time.Time
 }
 
-func (s *copySource) Next() bool {
-	if s.counts == nil {
-		s.counts = map[string]int64{}
-		s.seen = map[uint64]struct{}{}
+// receive returns the next checked batch; false at the end or when the load
+// is cancelled (stopped).
+func (c *collector) receive() (doneBatch, bool) {
+	select {
+	case d, ok := <-c.ch:
+		return d, ok
+	case <-c.ctx.Done():
+		c.stopped = true
+		return doneBatch{}, false
 	}
-	for s.i+1 >= len(s.cur) {
-		var d doneBatch
-		var ok bool
-		select {
-		case d, ok = <-s.ch:
-			if !ok {
-				return false
-			}
-		case <-s.ctx.Done():
-			s.stopped = true
+}
+
+// absorb takes a batch's rejections, repairs and bounds; false when the load
+// must stop (c.err says why).
+func (c *collector) absorb(d doneBatch) bool {
+	c.res.Repaired += d.repaired
+	for _, r := range d.rejected {
+		if !c.reject(r) {
 			return false
 		}
-		s.res.Repaired += d.repaired
-		if len(d.rejected) > 0 {
-			s.res.Rejected += int64(len(d.rejected))
-			for _, r := range d.rejected {
-				if len(s.res.Rejections) < s.opts.MaxRejections {
-					s.res.Rejections = append(s.res.Rejections, r)
-				}
+	}
+	for l, b := range d.bounds {
+		if ob, ok := c.bounds[l]; ok {
+			b = b.Union(ob)
+		}
+		c.bounds[l] = b
+	}
+	return true
+}
+
+// reject counts a rejected record; without SkipInvalid it stops the load.
+func (c *collector) reject(r Rejection) bool {
+	c.res.Rejected++
+	if len(c.res.Rejections) < c.opts.MaxRejections {
+		c.res.Rejections = append(c.res.Rejections, r)
+	}
+	if !c.opts.SkipInvalid {
+		where := fmt.Sprintf("record %d", r.Record)
+		if r.File != "" {
+			where = r.File + ": " + where
+		}
+		c.err = errs.Invalid(where, "%s (nothing was imported; --skip-invalid loads the valid records)", r.Reason)
+		return false
+	}
+	return true
+}
+
+// count notes staged rows.
+func (c *collector) count(rows [][]any) {
+	for _, r := range rows {
+		c.counts[r[0].(string)]++
+		c.sources[r[1].(string)] = true
+		if c.seen != nil {
+			h := fnv.New64a()
+			h.Write([]byte(r[0].(string)))
+			h.Write([]byte{0})
+			h.Write([]byte(r[1].(string)))
+			h.Write([]byte{0})
+			h.Write([]byte(r[2].(string)))
+			k := h.Sum64()
+			if _, ok := c.seen[k]; ok {
+				c.dupes = true
 			}
-			if !s.opts.SkipInvalid {
-				r := d.rejected[0]
-				where := fmt.Sprintf("record %d", r.Record)
-				if r.File != "" {
-					where = r.File + ": " + where
-				}
-				s.err = errs.Invalid(where, "%s (nothing was imported; --skip-invalid loads the valid records)", r.Reason)
-				return false
+			c.seen[k] = struct{}{}
+			if len(c.seen) > maxDedupe {
+				c.seen = nil
 			}
 		}
-		for l, b := range d.bounds {
-			if ob, ok := s.bounds[l]; ok {
-				b = b.Union(ob)
-			}
-			s.bounds[l] = b
+	}
+}
+
+// progress counts n more rows written and tells now and then.
+func (c *collector) progress(n int64) {
+	w := c.staged.Add(n)
+	if c.opts.Progress != nil && time.Since(c.last) > 200*time.Millisecond {
+		c.last = time.Now()
+		c.opts.Progress(c.read.Load(), w)
+	}
+}
+
+// copySource feeds checked rows to the staging COPY.
+type copySource struct {
+	*collector
+	cur [][]any
+	i   int
+}
+
+func (s *copySource) Next() bool {
+	for s.i+1 >= len(s.cur) {
+		d, ok := s.receive()
+		if !ok || !s.absorb(d) {
+			return false
 		}
-		for _, r := range d.rows {
-			s.counts[r[0].(string)]++
-			if s.seen != nil {
-				h := fnv.New64a()
-				h.Write([]byte(r[0].(string)))
-				h.Write([]byte{0})
-				h.Write([]byte(r[1].(string)))
-				h.Write([]byte{0})
-				h.Write([]byte(r[2].(string)))
-				k := h.Sum64()
-				if _, ok := s.seen[k]; ok {
-					s.dupes = true
-				}
-				s.seen[k] = struct{}{}
-				if len(s.seen) > maxDedupe {
-					s.seen = nil
-				}
-			}
-		}
+		s.count(d.rows)
 		s.cur, s.i = d.rows, -1
-		n := s.staged.Add(int64(len(d.rows)))
-		if s.opts.Progress != nil && time.Since(s.last) > 200*time.Millisecond {
-			s.last = time.Now()
-			s.opts.Progress(s.read.Load(), n)
-		}
+		s.progress(int64(len(d.rows)))
 	}
 	s.i++
 	return true
@@ -504,6 +604,8 @@ type worker struct {
 	checker *spatial.GeomChecker
 	opts    *Options
 	store   *spatial.Store
+	plan    *directPlan
+	vals    []any
 }
 
 func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
@@ -561,10 +663,27 @@ func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
 			reject(r, err)
 			continue
 		}
-		vals, err := w.st.row(l, r, g, g3[i])
-		if err != nil {
-			reject(r, err)
-			continue
+		if p := w.plan; p != nil && l == p.layer && r.Source == p.source {
+			if d.direct == nil {
+				d.direct = &directBatch{buf: make([]byte, 0, 512*len(b.recs))}
+			}
+			if w.vals == nil {
+				w.vals = make([]any, len(p.attrs))
+			}
+			buf, cells, err := p.encode(d.direct.buf, r, g, g3[i], w.vals)
+			d.direct.buf = buf
+			if err != nil {
+				reject(r, err)
+				continue
+			}
+			d.direct.rows = append(d.direct.rows, directRow{end: len(buf), key: p.key(r.SourceID), cells: cells, rec: r, geom: g, g3: g3[i]})
+		} else {
+			vals, err := w.st.row(l, r, g, g3[i])
+			if err != nil {
+				reject(r, err)
+				continue
+			}
+			d.rows = append(d.rows, vals)
 		}
 		if repaired {
 			d.repaired++
@@ -574,7 +693,6 @@ func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
 			bb = bb.Union(ob)
 		}
 		d.bounds[l.Name] = bb
-		d.rows = append(d.rows, vals)
 	}
 	return d, nil
 }
