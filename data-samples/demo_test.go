@@ -239,7 +239,7 @@ func checkOSMTwin(t *testing.T, pool *pgxpool.Pool, src, dataDir string) {
 	if n := count(t, pool, `SELECT count(*) FROM pipes WHERE source = $1 AND (from_node_id IS NULL OR to_node_id IS NULL)`, tw); n != 0 {
 		t.Errorf("%d pipes with unresolved ends", n)
 	}
-	if n := count(t, pool, `SELECT count(*) FROM network_nodes WHERE source = $1 AND kind = 'source'`, tw); n != 1 {
+	if n := count(t, pool, `SELECT count(*) FROM network_nodes WHERE source = $1 AND network = 'water' AND kind = 'source'`, tw); n != 1 {
 		t.Errorf("%d treatment plants", n)
 	}
 	if n := count(t, pool, `SELECT count(*) FROM pipes WHERE source = $1 AND kind = 'service'`, tw); n < count(t, pool, `SELECT count(*) FROM buildings WHERE source = $1`, src)/2 {
@@ -251,11 +251,116 @@ func checkOSMTwin(t *testing.T, pool *pgxpool.Pool, src, dataDir string) {
 	if n := count(t, pool, `SELECT count(*) FROM devices WHERE kind = 'lamp'`); n < 100 {
 		t.Errorf("%d lamp controllers", n)
 	}
+	// the networks of the Dezhou district, along the extract's streets
+	for _, nk := range [][2]string{{"gas", "main"}, {"heat", "supply"}, {"heat", "return"}, {"drainage", "pipe"}, {"power", "cable"}, {"telecom", "cable"}} {
+		if n := count(t, pool, `SELECT count(*) FROM pipes WHERE source = $1 AND network = $2 AND kind = $3`, tw, nk[0], nk[1]); n == 0 {
+			t.Errorf("no %s %s pipes", nk[0], nk[1])
+		}
+	}
+	if n := count(t, pool, `SELECT count(DISTINCT network) FROM pipes WHERE source = $1 AND tunnel IS NOT NULL AND tunnel <> ''`, tw); n < 4 {
+		t.Errorf("the utility tunnel carries %d networks", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM pipes WHERE source = $1 AND network = 'drainage' AND NOT (from_invert_m > to_invert_m)`, tw); n != 0 {
+		t.Errorf("%d drainage pipes do not fall", n)
+	}
+	for _, kind := range []string{"gas_leak", "tunnel_water", "tunnel_gas", "tunnel_temp", "pressure", "energy_meter"} {
+		if n := count(t, pool, `SELECT count(*) FROM devices WHERE kind = $1`, kind); n == 0 {
+			t.Errorf("no %s devices", kind)
+		}
+	}
+	checkNetworks(t, pool, tw)
+	rows, err := pool.Query(context.Background(), `SELECT network || '/' || kind, count(*) FROM pipes WHERE source = $1 GROUP BY 1 ORDER BY 1`, tw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var per []string
+	for rows.Next() {
+		var k string
+		var n int64
+		rows.Scan(&k, &n)
+		per = append(per, fmt.Sprintf("%s %d", k, n))
+	}
+	rows.Close()
+	t.Logf("pipes along the streets: %s; %d outfalls", strings.Join(per, ", "),
+		count(t, pool, `SELECT count(*) FROM network_nodes WHERE source = $1 AND kind = 'outfall'`, tw))
 	// valves sit on their pipes, next to the node they name
 	if n := count(t, pool, `SELECT count(*) FROM network_nodes v JOIN pipes p ON p.source = v.source AND p.source_id = v.on_pipe
 		WHERE v.source = $1 AND v.kind = 'valve' AND ST_DWithin(v.geom::geography, p.geom::geography, 0.5)`, tw); n == 0 ||
 		n != count(t, pool, `SELECT count(*) FROM network_nodes WHERE source = $1 AND kind = 'valve'`, tw) {
 		t.Errorf("%d valves on their pipes", n)
+	}
+}
+
+// checkNetworks checks, in the database, that every water, gas and heat
+// node is connected to a source (or tank) and that every drainage node
+// drains to an outfall.
+func checkNetworks(t *testing.T, pool *pgxpool.Pool, source string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, network := range []string{"water", "gas", "heat", "drainage"} {
+		kinds := map[int64]string{}
+		rows, err := pool.Query(ctx, `SELECT id, kind FROM network_nodes WHERE source = $1 AND network = $2 AND kind <> 'valve'`, source, network)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			var k string
+			rows.Scan(&id, &k)
+			kinds[id] = k
+		}
+		rows.Close()
+		adj, down := map[int64][]int64{}, map[int64][]int64{}
+		rows, err = pool.Query(ctx, `SELECT from_node_id, to_node_id FROM pipes WHERE source = $1 AND network = $2`, source, network)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var a, b int64
+			rows.Scan(&a, &b)
+			adj[a], adj[b] = append(adj[a], b), append(adj[b], a)
+			down[a] = append(down[a], b)
+		}
+		rows.Close()
+		if len(kinds) == 0 {
+			t.Errorf("no %s nodes", network)
+			continue
+		}
+		if network == "drainage" {
+			for id := range kinds {
+				cur := id
+				for steps := 0; kinds[cur] != "outfall"; steps++ {
+					if len(down[cur]) == 0 || steps > len(kinds) {
+						t.Fatalf("drainage node %d does not reach an outfall", id)
+					}
+					cur = down[cur][0]
+				}
+			}
+			continue
+		}
+		seen := map[int64]bool{}
+		var queue []int64
+		for id, k := range kinds {
+			if k == "source" || k == "tank" {
+				seen[id] = true
+				queue = append(queue, id)
+			}
+		}
+		for len(queue) > 0 {
+			v := queue[0]
+			queue = queue[1:]
+			for _, o := range adj[v] {
+				if !seen[o] {
+					seen[o] = true
+					queue = append(queue, o)
+				}
+			}
+		}
+		for id, k := range kinds {
+			if !seen[id] {
+				t.Fatalf("%s node %d (%s) is not connected to a source", network, id, k)
+			}
+		}
 	}
 }
 

@@ -54,11 +54,17 @@ var roadClasses = map[string]bool{
 
 // SetupOSM builds a twin on a real OpenStreetMap extract: its buildings,
 // roads, water, landuse, street lamps and parking through importers.Run
-// (source OSMSource(file)), then a water network along its real streets
-// (junctions at the street graph's vertices, valves next to them, hydrants,
-// a service connection from the nearest junction to every building within
-// 300 m), smart poles every 30 to 40 m along the streets, and the devices
-// bound to them, written to dir/SOURCE-twin and loaded the same way.
+// (source OSMSource(file)), then the networks of the Dezhou district along
+// its real streets: water (junctions at the street graph's vertices, valves
+// next to them, hydrants, a service connection from the nearest junction
+// to every building within 300 m), gas (mains with valves under the main
+// streets, leak sensors), district heating supply and return under the
+// main streets, drainage flowing by gravity to outfalls (near the
+// extract's water, else at the south end of each street network), and a
+// utility tunnel under the longest main street carrying the water main,
+// both heating pipes, a power and a telecom cable, with its sensors; then
+// smart poles every 30 to 40 m along the streets and the devices bound to
+// them, written to dir/SOURCE-twin and loaded the same way.
 func SetupOSM(ctx context.Context, env Env, file, dir string, seed uint64) (*OSMResult, error) {
 	if _, err := os.Stat(file); err != nil {
 		return nil, fmt.Errorf("samples: OSM extract: %w", err)
@@ -144,6 +150,13 @@ func (n *ndjson) add(id string, g orb.Geometry, props map[string]any) {
 	n.count++
 }
 
+// edge is a street between two vertices of the street graph.
+type edge struct {
+	a, b int
+	line orb.LineString
+	road int
+}
+
 type roadLine struct {
 	sourceID, name, class string
 	line                  orb.LineString
@@ -221,7 +234,8 @@ func generateAlongRoads(ctx context.Context, env Env, source, dir string, seed u
 	device := func(d dezhou.Device) {
 		d.Lon, d.Lat = round7(d.Lon), round7(d.Lat)
 		if d.IntervalS == 0 {
-			d.IntervalS = map[string]int{"lamp": 300, "env": 300, "weather_station": 300, "pressure": 30, "flow": 60, "parking": 120, "energy_meter": 900}[d.Kind]
+			d.IntervalS = map[string]int{"lamp": 300, "env": 300, "weather_station": 300, "pressure": 30, "flow": 60, "parking": 120, "energy_meter": 900,
+				"gas_leak": 60, "tunnel_water": 30, "tunnel_gas": 30, "tunnel_temp": 60}[d.Kind]
 		}
 		b, _ := json.Marshal(d)
 		devw.Write(append(b, '\n'))
@@ -250,11 +264,6 @@ func generateAlongRoads(ctx context.Context, env Env, source, dir string, seed u
 		nodeID[k(p)] = len(nodePts)
 		nodePts = append(nodePts, p)
 		return len(nodePts) - 1
-	}
-	type edge struct {
-		a, b int
-		line orb.LineString
-		road int
 	}
 	var edges []edge
 	for ri, r := range roads {
@@ -350,6 +359,13 @@ func generateAlongRoads(ctx context.Context, env Env, source, dir string, seed u
 		}
 		return l[len(l)-1], [2]float64{}
 	}
+	comp := make([]int, len(nodePts))
+	for i := range comp {
+		comp[i] = find(i)
+	}
+	nets := &osmNets{fr: fr, pts: nodePts, edges: edges, roads: roads, comp: comp, size: size, largest: largest, length: length,
+		nodes: nodes, pipes: pipes, device: device, rng: rand.New(rand.NewPCG(seed, 0x6a5))}
+	nets.pickTunnel()
 	for ei, e := range edges {
 		if !used[e.a] {
 			continue
@@ -362,8 +378,12 @@ func generateAlongRoads(ctx context.Context, env Env, source, dir string, seed u
 			kind, d = "main", 400
 		}
 		l := length(e.line)
-		pipes.add(pid, e.line, map[string]any{"network": "water", "kind": kind, "diameter_mm": d, "material": "DI", "depth_m": 1.5,
-			"length_m": math.Round(l*10) / 10, "install_year": 1980 + rng.IntN(43), "status": "ok", "from_node": jid(e.a), "to_node": jid(e.b)})
+		depth, tunnel := 1.5, ""
+		if nets.tunnel[ei] {
+			depth, tunnel = 4, nets.tunnelName
+		}
+		pipes.add(pid, e.line, map[string]any{"network": "water", "kind": kind, "diameter_mm": d, "material": "DI", "depth_m": depth,
+			"length_m": math.Round(l*10) / 10, "install_year": 1980 + rng.IntN(43), "status": "ok", "from_node": jid(e.a), "to_node": jid(e.b), "tunnel": tunnel})
 		if l >= 30 {
 			for end, near := range []int{e.a, e.b} {
 				t := 5.0
@@ -394,6 +414,15 @@ func generateAlongRoads(ctx context.Context, env Env, source, dir string, seed u
 			device(dezhou.Device{ID: fmt.Sprintf("FL-P%d", ei), Kind: "flow", Name: "Flow " + pid, Lon: p[0], Lat: p[1], Feature: &dezhou.FeatureRef{Layer: "pipes", SourceID: pid}, Params: map[string]any{"base_m3h": 400.0}})
 		}
 	}
+	// gas, district heating, drainage and the utility tunnel
+	nets.layGas()
+	nets.layHeat()
+	wet, err := waterNear(ctx, env, source, nodePts, 80)
+	if err != nil {
+		return err
+	}
+	nets.layDrainage(wet)
+	nets.layTunnel()
 	// building service connections from the nearest junction (grid index)
 	const cell = 0.003
 	grid := map[[2]int][]int{}
