@@ -22,10 +22,15 @@
 // switch works.
 //
 // With --osm FILE the extract is imported with source "osm-NAME" (buildings,
-// roads, water, landuse, street lamps, parking lots), and a water network,
-// smart poles and devices are generated along its streets into
-// DATA_DIR/samples/osm-NAME-twin/ and imported with source
-// "osm-NAME-twin".
+// roads, water, landuse, street lamps, parking lots), and the same kinds of
+// networks as the district's (water, gas, district heating supply and
+// return, drainage flowing by gravity to outfalls, a utility tunnel with
+// its cables and sensors), smart poles and devices are generated along its
+// streets into DATA_DIR/samples/osm-NAME-twin/ and imported with source
+// "osm-NAME-twin" (see SetupOSM).
+//
+// With --sim-control HOST:PORT the demo's simulator serves its control
+// API for faults on demand (see simulate.Control and README.md).
 //
 // # The network model (what traces read)
 //

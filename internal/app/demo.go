@@ -22,6 +22,9 @@ type demoOptions struct {
 	Seed  int64
 	// Simulate starts the telemetry simulator against the demo.
 	Simulate bool
+	// SimControl is the address of the simulator's control API (faults
+	// on demand); "" serves none.
+	SimControl string
 }
 
 // demoSteps run after the server's services are built and before it serves:
@@ -39,6 +42,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&opts.Scale, "scale", "default", "size of the generated district: small, default or large")
 	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the generated district (same seed, same city)")
 	fs.BoolVar(&opts.Simulate, "simulate", true, "run the telemetry simulator")
+	fs.StringVar(&opts.SimControl, "sim-control", "", "serve the simulator's control API for faults on demand on HOST:PORT (POST /faults)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -87,6 +87,14 @@ func demoSamplesRest(ctx context.Context, a *App, env samples.Env, opts demoOpti
 	if mq != nil {
 		mq.Attach(sim)
 	}
+	if opts.SimControl != "" {
+		addr, err := simulate.ServeControl(ctx, opts.SimControl, &simulate.Control{Sim: sim, Locate: simulate.LocateFeature(a.URL(), key)}, logger)
+		if err != nil {
+			pub.Close()
+			return err
+		}
+		logger.Info("simulator control API", "url", "http://"+addr.String()+"/faults")
+	}
 	logger.Info("simulator started", "devices", sim.Devices(), "mqtt", mq != nil)
 	defer pub.Close()
 	return sim.Run(ctx)
