@@ -131,6 +131,7 @@ type changeSet struct {
 	acked   []*Alarm
 	events  []feed.Event
 	changes []spatial.Change
+	since   map[pendingKey]time.Time // duration rules' conditions begun (zero: ended)
 }
 
 func (s *Service) newChangeSet() *changeSet {
@@ -293,6 +294,7 @@ func (c *changeSet) finish(ctx context.Context, tx pgx.Tx) error {
 // install makes the committed changes visible and publishes their events.
 func (c *changeSet) install(ctx context.Context) {
 	c.s.mu.Lock()
+	c.installPending()
 	for id, d := range c.devs {
 		if _, ok := c.s.devices[id]; ok {
 			c.s.devices[id] = d

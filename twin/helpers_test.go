@@ -23,6 +23,16 @@ import (
 type server struct {
 	*app.App
 	admin, operator, viewer string
+	// url, when set, is a server in another process (App is nil).
+	url string
+}
+
+// URL is the server's base URL.
+func (s *server) URL() string {
+	if s.url != "" {
+		return s.url
+	}
+	return s.App.URL()
 }
 
 func mustServer(t *testing.T) *server {

@@ -481,8 +481,10 @@ func (s *Service) evalRule(ctx context.Context, tx pgx.Tx, c *changeSet, r *Rule
 	holds := r.holds(d, prev, hasPrev)
 	k := alarmKey{d.ID, r.AlarmType}
 	if !holds {
-		if m := s.since[d.ID]; m != nil {
-			delete(m, r.ID)
+		if r.ForS > 0 {
+			if _, ok := c.pendingStart(d.ID, r.ID); ok {
+				c.setPending(d.ID, r.ID, time.Time{})
+			}
 		}
 		if a := c.activeAlarm(k); a != nil && r.AutoClear && a.RuleID != nil && *a.RuleID == r.ID {
 			return c.clear(ctx, tx, a, o.Time)
@@ -490,14 +492,9 @@ func (s *Service) evalRule(ctx context.Context, tx pgx.Tx, c *changeSet, r *Rule
 		return nil
 	}
 	if r.ForS > 0 {
-		m := s.since[d.ID]
-		if m == nil {
-			m = map[int64]time.Time{}
-			s.since[d.ID] = m
-		}
-		start, ok := m[r.ID]
+		start, ok := c.pendingStart(d.ID, r.ID)
 		if !ok {
-			m[r.ID] = o.Time
+			c.setPending(d.ID, r.ID, o.Time)
 			return nil
 		}
 		if o.Time.Sub(start).Seconds() < r.ForS {

@@ -260,3 +260,81 @@ func TestTwoInstances(t *testing.T) {
 		t.Fatalf("unknown device: %+v", r)
 	}
 }
+
+// TestDurationRuleSurvivesRestart: when a duration rule's condition began is
+// rebuilt from the stored observations at start, so a restart neither resets
+// nor invents it: a condition that ended and began again counts from its
+// second start, a guard (when_metric) that stopped holding ends it, and one
+// that held past the whole duration before the restart (its alarm cleared by
+// hand) raises again at once, as without a restart.
+func TestDurationRuleSurvivesRestart(t *testing.T) {
+	cfg := apptest.Config(t)
+	a1, stop := runApp(t, cfg)
+	s := &server{App: a1, admin: apptest.Key(t, a1, auth.Admin), operator: apptest.Key(t, a1, auth.Operator), viewer: apptest.Key(t, a1, auth.Viewer)}
+	resp, b := apptest.DoJSON(t, "POST", s.URL()+"/api/v1/rules", s.admin, `{"name":"lamp dark","device_kind":"lamp","metric":"current_a",
+		"kind":"threshold","op":"<=","value":0,"for_s":30,"when_metric":"on","when_op":"==","when_value":1,
+		"alarm_type":"lamp_dark","severity":"minor"}`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create rule: %d %s", resp.StatusCode, b)
+	}
+	for _, d := range []string{
+		`{"id":"p-2","kind":"pressure","lon":116.3,"lat":37.45}`, `{"id":"p-3","kind":"pressure","lon":116.3,"lat":37.45}`,
+		`{"id":"l-1","kind":"lamp","lon":116.3,"lat":37.45}`, `{"id":"l-2","kind":"lamp","lon":116.3,"lat":37.45}`,
+	} {
+		s.createDevice(t, d)
+	}
+	base := time.Now().UTC().Add(-20 * time.Minute).Truncate(time.Second)
+	at := func(sec int) time.Time { return base.Add(time.Duration(sec) * time.Second) }
+	s.ingest(t, s.operator, "["+strings.Join([]string{
+		// p-2: low from 0, back up at 20, low again from 40.
+		obs("p-2", "pressure_mpa", at(0), 0.1), obs("p-2", "pressure_mpa", at(20), 0.3), obs("p-2", "pressure_mpa", at(40), 0.1),
+		// p-3: low from 0 to 100: raised at 100.
+		obs("p-3", "pressure_mpa", at(0), 0.1), obs("p-3", "pressure_mpa", at(50), 0.1), obs("p-3", "pressure_mpa", at(100), 0.1),
+		// l-1: on, dark from 10.
+		obs("l-1", "on", at(0), 1), obs("l-1", "current_a", at(10), 0),
+		// l-2: on, dark from 10, switched off at 20 (guard ends), on again at 30.
+		obs("l-2", "on", at(0), 1), obs("l-2", "current_a", at(10), 0), obs("l-2", "on", at(20), 0), obs("l-2", "on", at(30), 1),
+	}, ",")+"]")
+	raised := s.alarms(t, "device=p-3&active=true")
+	if len(raised) != 1 || raised[0].Type != "low_pressure" {
+		t.Fatalf("p-3: %+v", raised)
+	}
+	if resp, b := apptest.Do(t, "POST", fmt.Sprintf("%s/api/v1/alarms/%d/clear", s.URL(), raised[0].ID), s.operator, nil); resp.StatusCode != 200 {
+		t.Fatalf("clear: %d %s", resp.StatusCode, b)
+	}
+	if as := s.alarms(t, "active=true&device=p-2"); len(as) != 0 {
+		t.Fatalf("p-2 raised early: %+v", as)
+	}
+	stop()
+
+	a2, _ := runApp(t, cfg)
+	s.App = a2
+	active := func(dev, typ string) bool {
+		for _, a := range s.alarms(t, "active=true&device="+dev) {
+			if a.Type == typ {
+				return true
+			}
+		}
+		return false
+	}
+	for _, step := range []struct {
+		dev, metric string
+		sec         int
+		value       float64
+		typ         string
+		want        bool
+	}{
+		{"p-2", "pressure_mpa", 70, 0.1, "low_pressure", false}, // 30 s since 40
+		{"p-2", "pressure_mpa", 101, 0.1, "low_pressure", true}, // 61 s since 40
+		{"p-3", "pressure_mpa", 110, 0.1, "low_pressure", true}, // since 0
+		{"l-1", "current_a", 35, 0, "lamp_dark", false},         // 25 s since 10
+		{"l-1", "current_a", 41, 0, "lamp_dark", true},          // 31 s since 10
+		{"l-2", "current_a", 50, 0, "lamp_dark", false},         // 20 s since 30 (not 10)
+		{"l-2", "current_a", 61, 0, "lamp_dark", true},          // 31 s since 30
+	} {
+		s.ingest(t, s.operator, "["+obs(step.dev, step.metric, at(step.sec), step.value)+"]")
+		if got := active(step.dev, step.typ); got != step.want {
+			t.Fatalf("%s at %d s after the restart: %s active = %v, want %v", step.dev, step.sec, step.typ, got, step.want)
+		}
+	}
+}

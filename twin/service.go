@@ -141,7 +141,8 @@ type Service struct {
 
 	commitMu sync.Mutex
 	// since holds when a duration rule's condition began, per device and
-	// rule (under commitMu).
+	// rule (under commitMu); rebuilt from the observations at Load
+	// (pending.go).
 	since map[string]map[int64]time.Time
 
 	mu      sync.RWMutex
@@ -245,6 +246,13 @@ func (s *Service) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	since, err := s.rebuildPending(ctx, devs, rules)
+	if err != nil {
+		return err
+	}
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	s.since = since
 	s.mu.Lock()
 	s.devices = devs
 	s.rules = rules
@@ -351,6 +359,13 @@ func (s *Service) fetchUnknown(ctx context.Context, ids map[string]bool) {
 	if err != nil || len(devs) == 0 {
 		return
 	}
+	s.mu.RLock()
+	rules := s.rules
+	s.mu.RUnlock()
+	since, err := s.rebuildPending(ctx, devs, rules)
+	if err != nil {
+		s.Logger.Warn("twin: rebuilding duration rules of devices registered elsewhere", "err", err)
+	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	s.mu.Lock()
@@ -358,6 +373,9 @@ func (s *Service) fetchUnknown(ctx context.Context, ids map[string]bool) {
 	for id, d := range devs {
 		if _, ok := s.devices[id]; !ok {
 			s.devices[id] = d
+			if m := since[id]; m != nil {
+				s.since[id] = m
+			}
 		}
 	}
 }
