@@ -26,29 +26,33 @@ else
 fi
 
 echo
-echo "== side by side (ratio = citytwin / bare SQL; < 1 for req/s means slower)"
+echo "== side by side (ratio = citytwin / bare SQL of the same query; < 1 for req/s means slower)"
+echo "   render SQL: the same page with each feature rendered per request (ST_AsGeoJSON + jsonb"
+echo "   properties), as feature servers without stored feature text do"
 awk '
 /^Benchmark/ {
   name = $1; sub(/-[0-9]+$/, "", name)
   who = ""
   if (name ~ /\/citytwin/) { who = "citytwin"; sub(/\/citytwin/, "", name) }
+  else if (name ~ /\/sql-render/) { who = "render"; sub(/\/sql-render/, "", name) }
   else if (name ~ /\/sql/) { who = "sql"; sub(/\/sql/, "", name) }
   else { who = "citytwin" }
   if (!(name in seen)) { seen[name] = 1; order[++n] = name }
   for (i = 3; i < NF; i += 2) { v[name, who, $(i+1)] = $i }
 }
+function fmt(x) { return x == "" ? "-" : sprintf("%.3f", x) }
 END {
-  printf "%-44s %-10s %14s %14s %8s\n", "benchmark", "metric", "citytwin", "bare SQL", "ratio"
+  printf "%-40s %-10s %12s %12s %8s %12s\n", "benchmark", "metric", "citytwin", "bare SQL", "ratio", "render SQL"
   split("ns/op p50-ms p99-ms req/s cpu-ms/op", ms, " ")
   for (k = 1; k <= n; k++) {
     name = order[k]
     for (j = 1; j <= 5; j++) {
       m = ms[j]
-      a = v[name, "citytwin", m]; b = v[name, "sql", m]
+      a = v[name, "citytwin", m]; b = v[name, "sql", m]; c = v[name, "render", m]
       if (a == "") continue
-      if (m == "ns/op") { a = a / 1e6; if (b != "") b = b / 1e6; m = "ms/op" }
+      if (m == "ns/op") { a = a / 1e6; if (b != "") b = b / 1e6; if (c != "") c = c / 1e6; m = "ms/op" }
       r = (b != "" && b + 0 > 0) ? sprintf("%.2f", a / b) : "-"
-      printf "%-44s %-10s %14.3f %14s %8s\n", name, m, a, (b == "" ? "-" : sprintf("%.3f", b)), r
+      printf "%-40s %-10s %12.3f %12s %8s %12s\n", name, m, a, fmt(b), r, fmt(c)
     }
   }
 }' "$out"

@@ -16,6 +16,12 @@
 // is 404 (as OGC API - Features requires for path parameters).
 //
 // Item pages stream: each row is written as PostGIS returns it, so a page
-// of 10,000 features never sits in memory. numberMatched costs a COUNT only
-// when the page is full (or empty past the first page).
+// of 10,000 features never sits in memory. In CRS84 with all properties
+// (the default request) a page reads each feature's stored GeoJSON text
+// (column ogc_json, a generated column PostgreSQL keeps current on every
+// write, migration 0600) and copies its bytes to the response; other CRSs
+// and property selections render the features in the query. A bbox page
+// counts numberMatched in the same query (count(*) OVER ()); otherwise
+// numberMatched costs a COUNT only when the page is full (or empty past the
+// first page).
 package ogc

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -379,6 +380,10 @@ func pageURL(r *http.Request, base string, offset int) string {
 	return base + "?" + v.Encode()
 }
 
+// pageWriters recycles the 64 KiB buffers that item pages are written
+// through (each write to the connection carries many features).
+var pageWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 // handleItems handles the "GET /ogc/collections/{id}/items" route. The page
 // streams: each row is written as it comes from PostGIS.
 func (s *Server) handleItems(w http.ResponseWriter, r *http.Request) {
@@ -426,7 +431,12 @@ func (s *Server) handleItems(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/geo+json")
 		w.Header().Set("Content-Crs", "<"+q.CRS.URI+">")
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := pageWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil) // drop the ResponseWriter (and whatever was not flushed)
+		pageWriters.Put(bw)
+	}()
 	n := 0
 	more := false
 	matched := -1

@@ -174,6 +174,27 @@ func TestOGCFeaturesEndToEnd(t *testing.T) {
 		})
 	}
 
+	// numberMatched of bbox pages (counted in the page query), full, past the
+	// end, and in another CRS or with selected properties (rendered).
+	for _, tc := range []struct {
+		query             string
+		matched, returned int
+		next              bool
+	}{
+		{"bbox=116.2995,37.449,116.3016,37.451&limit=1", 2, 1, true},
+		{"bbox=116.2995,37.449,116.3016,37.451&limit=1&offset=1", 2, 1, false},
+		{"bbox=116.2995,37.449,116.3016,37.451&offset=7", 2, 0, false},
+		{"bbox=116.2995,37.449,116.3016,37.451&limit=1&properties=use", 2, 1, true},
+		{"bbox=116.2995,37.449,116.3016,37.451&limit=1&crs=" + url.QueryEscape("http://www.opengis.net/def/crs/EPSG/0/3857"), 2, 1, true},
+		{"limit=2", 5, 2, true},
+	} {
+		var p fc
+		getJSON(t, base+"/collections/buildings/items?"+tc.query, 200, &p)
+		if p.NumberMatched != tc.matched || p.NumberReturned != tc.returned || len(p.Features) != tc.returned || (p.link("next") != "") != tc.next {
+			t.Fatalf("%s: matched %d, returned %d (%d features), next %q", tc.query, p.NumberMatched, p.NumberReturned, len(p.Features), p.link("next"))
+		}
+	}
+
 	// sortby and properties.
 	var p fc
 	getJSON(t, base+"/collections/buildings/items?sortby=-floors&properties=floors,colour", 200, &p)
@@ -293,6 +314,12 @@ func TestOGCFeaturesEndToEnd(t *testing.T) {
 	resp, body = apptest.Do(t, "GET", base+"/collections/buildings/items?f=html", "", nil)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "<table") {
 		t.Fatalf("html: %d %s", resp.StatusCode, body)
+	}
+	var page1 fc
+	getJSON(t, base+"/collections/buildings/items?limit=1&bbox=116.29,37.44,116.32,37.46", 200, &page1)
+	resp, body = apptest.Do(t, "GET", base+"/collections/buildings/items?f=html&limit=1&bbox=116.29,37.44,116.32,37.46", "", nil)
+	if resp.StatusCode != 200 || page1.NumberMatched < 2 || !strings.Contains(string(body), fmt.Sprintf("<p>1 of %d</p>", page1.NumberMatched)) || !strings.Contains(string(body), "&#34;use&#34;") {
+		t.Fatalf("html bbox page: %d %s", resp.StatusCode, body)
 	}
 }
 
