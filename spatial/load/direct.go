@@ -174,7 +174,7 @@ const idOffset = 2 + 4
 
 // encode appends r's tuple to b, with id 0 (the COPY goroutine sets it), and
 // returns r's cover cells.
-func (p *directPlan) encode(b []byte, r *Record, g orb.Geometry, g3 []byte, vals []any) ([]byte, []uint64, error) {
+func (p *directPlan) encode(b []byte, r *Record, g orb.Geometry, g3 []byte, vals []any, cc *cellCache) ([]byte, []uint64, error) {
 	start := len(b)
 	fail := func(err error) ([]byte, []uint64, error) { return b[:start], nil, err }
 	for i := range vals {
@@ -241,7 +241,7 @@ func (p *directPlan) encode(b []byte, r *Record, g orb.Geometry, g3 []byte, vals
 			return fail(err)
 		}
 	}
-	return b, cover(g), nil
+	return b, cover(g, cc), nil
 }
 
 // Limits of one chunk of the direct path: its rows' cells and staged rows
@@ -380,7 +380,7 @@ func (s *directSink) take(d doneBatch) {
 		if seen || len(s.seen) >= maxDirectKeys {
 			// A repeated source id (or one that cannot be told apart any
 			// more): the upsert of the staging path makes the last one win.
-			vals, err := s.st.row(s.plan.layer, r.rec, r.geom, r.g3)
+			vals, err := s.st.row(s.plan.layer, r.rec, r.geom, r.g3, nil)
 			if err != nil {
 				s.reject(Rejection{File: r.rec.File, Record: r.rec.Num, Reason: reason(err)})
 				continue

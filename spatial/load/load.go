@@ -606,6 +606,7 @@ type worker struct {
 	store   *spatial.Store
 	plan    *directPlan
 	vals    []any
+	cells   cellCache
 }
 
 func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
@@ -670,7 +671,7 @@ func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
 			if w.vals == nil {
 				w.vals = make([]any, len(p.attrs))
 			}
-			buf, cells, err := p.encode(d.direct.buf, r, g, g3[i], w.vals)
+			buf, cells, err := p.encode(d.direct.buf, r, g, g3[i], w.vals, &w.cells)
 			d.direct.buf = buf
 			if err != nil {
 				reject(r, err)
@@ -678,7 +679,7 @@ func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
 			}
 			d.direct.rows = append(d.direct.rows, directRow{end: len(buf), key: p.key(r.SourceID), cells: cells, rec: r, geom: g, g3: g3[i]})
 		} else {
-			vals, err := w.st.row(l, r, g, g3[i])
+			vals, err := w.st.row(l, r, g, g3[i], &w.cells)
 			if err != nil {
 				reject(r, err)
 				continue

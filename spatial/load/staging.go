@@ -86,7 +86,7 @@ func (st *staging) columns() []string {
 }
 
 // row converts a checked record to its staging row.
-func (st *staging) row(l *spatial.Layer, r *Record, g orb.Geometry, g3 []byte) ([]any, error) {
+func (st *staging) row(l *spatial.Layer, r *Record, g orb.Geometry, g3 []byte, cc *cellCache) ([]any, error) {
 	vals := make([]any, spine+len(st.attrs))
 	vals[0], vals[1], vals[2], vals[3] = l.Name, r.Source, r.SourceID, r.Num
 	props := map[string]any{}
@@ -120,7 +120,7 @@ func (st *staging) row(l *spatial.Layer, r *Record, g orb.Geometry, g3 []byte) (
 	if len(g3) > 0 {
 		vals[7] = g3
 	}
-	cells := cover(g)
+	cells := cover(g, cc)
 	ci := make([]int64, len(cells))
 	for i, c := range cells {
 		ci[i] = int64(c)
@@ -314,8 +314,8 @@ INSERT INTO ct_ids (layer, id, source, source_id, ins) SELECT $1, id, source, so
 const MaxCover = 100_000
 
 // cover returns g's cover cells at spatial.CoverRes, or nil when the
-// feature is too large to cover.
-func cover(g orb.Geometry) []uint64 {
+// feature is too large to cover. cc, if not nil, saves H3 calls.
+func cover(g orb.Geometry, cc *cellCache) []uint64 {
 	b := g.Bound()
 	if b.Max[0]-b.Min[0] > 0.01 || b.Max[1]-b.Min[1] > 0.01 {
 		// Estimate: the bound's area over a cell's, and the cells along the
@@ -329,7 +329,7 @@ func cover(g orb.Geometry) []uint64 {
 		}
 	}
 	if small(g, b) {
-		return smallCover(g)
+		return smallCover(g, cc)
 	}
 	return spatial.CoverCells(g, spatial.CoverRes)
 }
@@ -352,11 +352,11 @@ func small(g orb.Geometry, b orb.Bound) bool {
 
 // smallCover is spatial.CoverCells for small polygons: the cells of the
 // rings, sampled as CoverCells samples lines, without the polygon fill.
-func smallCover(g orb.Geometry) []uint64 {
+func smallCover(g orb.Geometry, cc *cellCache) []uint64 {
 	step := h3.HexagonEdgeLengthAvgM(spatial.CoverRes) / 3
 	out := make([]uint64, 0, 4)
 	add := func(p orb.Point) {
-		c := spatial.PointCell(p, spatial.CoverRes)
+		c := cc.cell(p)
 		for _, x := range out {
 			if x == c {
 				return
