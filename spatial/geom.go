@@ -264,6 +264,9 @@ func (c *GeomChecker) repairPolygonal(g orb.Geometry) (orb.Geometry, bool, error
 	if err := ringSizes(g); err != nil {
 		return nil, false, err
 	}
+	if simpleShell(g) {
+		return g, false, nil
+	}
 	b, err := wkb.Marshal(g)
 	if err != nil {
 		return nil, false, errs.Invalid("geometry", "cannot encode: %v", err)
