@@ -15,9 +15,11 @@ export default defineConfig({
     chunkSizeWarningLimit: 4096,
     rollupOptions: {
       output: {
+        // maplibre-gl in a chunk of its own (cached across app releases).
+        // deck.gl is not named here: src/deck.ts is imported dynamically, so
+        // rollup gives deck.gl a chunk that the first page load never fetches.
         manualChunks: {
           maplibre: ['maplibre-gl'],
-          deck: ['@deck.gl/core', '@deck.gl/layers', '@deck.gl/mapbox'],
         },
       },
     },

@@ -132,3 +132,20 @@ export async function api(server, p, { method = 'GET', body, key } = {}) {
   if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : null;
 }
+
+// openFirstMap navigates page to url and, as a user would while the page
+// loads, keeps moving the mouse over the map until isInteractive (run in the
+// page) holds. It returns the wall time from the navigation in ms. The app
+// counts the map interactive when it has loaded, has drawn a frame with
+// buildings and has then handled an input on the map (timings.interactive).
+export async function openFirstMap(page, url, { isInteractive = () => window.__citytwin?.timings.interactive !== undefined, timeoutMs = 60_000 } = {}) {
+  const t0 = Date.now();
+  await page.goto(url, { waitUntil: 'commit' });
+  const vp = page.viewportSize() || { width: 1600, height: 900 };
+  for (let i = 0; ; i++) {
+    if (await page.evaluate(isInteractive).catch(() => false)) return Date.now() - t0;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`the map is not interactive ${timeoutMs / 1000} s after navigation`);
+    await page.mouse.move(vp.width / 2 + (i % 2 ? 3 : -3), vp.height / 2);
+    await page.waitForTimeout(20);
+  }
+}

@@ -88,9 +88,11 @@ export function parseIsolation(x: any): Isolation {
 }
 
 // ogcItems reads every feature of a collection in bbox, following next links.
-export async function ogcItems(layer: string, bbox: number[], limit: number, maxPages: number, signal?: AbortSignal): Promise<Feature[]> {
+// extra adds query parameters (properties, filter).
+export async function ogcItems(layer: string, bbox: number[], limit: number, maxPages: number, signal?: AbortSignal, extra: Record<string, string> = {}): Promise<Feature[]> {
   const out: Feature[] = [];
-  let url: string | null = `/ogc/collections/${encodeURIComponent(layer)}/items?bbox=${bbox.map((v) => v.toFixed(6)).join(',')}&limit=${limit}&f=json`;
+  const q = new URLSearchParams({ bbox: bbox.map((v) => v.toFixed(6)).join(','), limit: String(limit), f: 'json', ...extra });
+  let url: string | null = `/ogc/collections/${encodeURIComponent(layer)}/items?${q}`;
   for (let page = 0; url && page < maxPages; page++) {
     const res: Response = await fetch(url, { headers: { Accept: 'application/geo+json, application/json' }, signal });
     if (!res.ok) throw new Error(`${layer}: HTTP ${res.status}`);

@@ -7,8 +7,8 @@
 
 import maplibregl from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
-import { MapboxOverlay } from '@deck.gl/mapbox';
-import { PathLayer, ScatterplotLayer, TextLayer, GeoJsonLayer } from '@deck.gl/layers';
+// deck.gl is loaded on demand (./deck): only its types are imported here.
+import type { MapboxOverlay } from '@deck.gl/mapbox';
 import type { Layer as DeckLayer, PickingInfo } from '@deck.gl/core';
 
 import './style.css';
@@ -21,9 +21,36 @@ import { hexToRGBA, statusColor, severityColor, RGBA } from './colors';
 import { Feature, featureId, lines, pointOf, bboxOf, itemsOf, idOf, parseIsolation, Isolation, ogcItems } from './data';
 import { parseHistory, drawChart } from './chart';
 
-const t0 = performance.now();
+// t0 is the navigation's start: the timings below count from it, as the
+// browser's own performance entries do.
+const t0 = 0;
 const hash = parseHash(location.hash);
 initLang(hash.lang);
+
+// The server's style. index.html preloads it, so it is usually here before
+// this script runs; the map is made with it, not with an empty style that
+// the server's would replace (each replaced style costs frames and a
+// teardown). When it cannot be had, the map starts empty and loadStyle
+// tries again.
+async function fetchStyle(): Promise<any> {
+  const res = await fetch('/tiles/style.json', { headers: { Accept: 'application/json' } });
+  if (!res.ok) throw new Error('HTTP ' + res.status);
+  const style = await res.json();
+  if (!style || style.version !== 8) throw new Error('not a style');
+  // the view is the app's (URL hash), not the style's default camera
+  for (const k of ['center', 'zoom', 'pitch', 'bearing']) delete style[k];
+  return style;
+}
+
+// deck is deck.gl once loaded (see CityTwin.loadDeck).
+type DeckModule = typeof import('./deck');
+let deck: DeckModule | null = null;
+
+// Sources of the server's style that the first view does without: their
+// tiles are asked for only once their layers are to be drawn. "infra" (pipes,
+// nodes, poles, cameras, project sites) comes right after the first frame of
+// buildings; "hex" when the hexagon map is turned on.
+const deferredSources = ['infra', 'hex'];
 
 const $ = <T extends HTMLElement = HTMLElement>(sel: string, root: ParentNode = document) => root.querySelector(sel) as T;
 function h(tag: string, attrs: Record<string, any> = {}, ...children: Array<Node | string | null | undefined>): HTMLElement {
@@ -63,7 +90,8 @@ interface Selection {
 
 class CityTwin {
   map: maplibregl.Map;
-  overlay: MapboxOverlay;
+  // overlay is deck.gl's, null until deck.gl is loaded (loadDeck)
+  overlay: MapboxOverlay | null = null;
   live: LiveFeed;
   registry: LayerInfo[] = [];
   byName = new Map<string, LayerInfo>();
@@ -97,12 +125,14 @@ class CityTwin {
   private hashTimer = 0;
   private selectSeq = 0;
 
-  constructor() {
+  constructor(style: any | null) {
     this.buildChrome();
     const v: View = hash.view || defaultView;
     this.map = new maplibregl.Map({
       container: 'map',
-      style: emptyStyle(),
+      style: style ? this.firstView(style) : emptyStyle(),
+      // the server's style is valid; MapLibre need not check it again
+      validateStyle: false,
       center: [v.lon, v.lat],
       zoom: v.zoom,
       pitch: v.pitch,
@@ -119,15 +149,11 @@ class CityTwin {
     this.map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
     this.attribution = new maplibregl.AttributionControl({ compact: false, customAttribution: 'citytwin' });
     this.map.addControl(this.attribution, 'bottom-right');
-    this.overlay = new MapboxOverlay({
-      interleaved: false,
-      layers: [],
-      getTooltip: (info: PickingInfo) => this.tooltip(info),
-    });
-    this.map.addControl(this.overlay as unknown as maplibregl.IControl);
     this.live = new LiveFeed('/ws');
     for (const id of deckLayerIds) this.visible.set(id, id !== 'hexagons');
     this.wire();
+    if (style) this.whenStyleLoads(style);
+    else this.loadStyle();
   }
 
   attribution: maplibregl.AttributionControl;
@@ -148,18 +174,20 @@ class CityTwin {
     map.on('mousemove', (e) => {
       const f = this.featuresAt(e.point, 3);
       map.getCanvas().style.cursor = f.length || this.impactMode ? 'pointer' : '';
+      // interactive: the map has loaded, a frame with the server's buildings
+      // is drawn, and after that frame an input reached the map and was handled
+      const tm = this.timings;
+      if (tm.interactive === undefined && tm.buildings !== undefined && tm.mapLoad !== undefined) tm.interactive = performance.now() - t0;
     });
     map.on('idle', () => this.onIdle());
-    // first interactive: the server's style is on and buildings are drawn
-    let lastCheck = 0;
+    // the first frame that draws buildings of the server's tiles
     const onRender = () => {
-      const now = performance.now();
-      if (!this.styleLoaded || now - lastCheck < 100) return;
-      lastCheck = now;
+      if (!this.styleLoaded) return;
       const layers = this.styleLayersOf('buildings');
       if (layers.length && this.map.queryRenderedFeatures({ layers }).length > 0) {
-        this.timings.interactive = now - t0;
+        this.timings.buildings = performance.now() - t0;
         map.off('render', onRender);
+        this.afterFirstFrame(true);
       }
     };
     map.on('render', onRender);
@@ -180,7 +208,6 @@ class CityTwin {
     onLangChange(() => this.relabel());
     this.renderLiveStatus('connecting');
 
-    this.loadStyle();
     loadRegistry()
       .then((layers) => {
         this.registry = layers;
@@ -202,8 +229,62 @@ class CityTwin {
     this.loadDistricts();
     this.live.setViewport(this.bbox());
     this.live.start();
-    this.loadInfra();
-    this.updateDeck();
+    // deck.gl even when no building is ever drawn (an empty view, no tiles)
+    window.setTimeout(() => this.afterFirstFrame(), 10_000);
+  }
+
+  // afterFirstFrame runs once the first view is drawn (inRender: from the
+  // 'render' event of that frame): what the first view did without comes
+  // now, one step at a time so that the map keeps answering input: when the
+  // base tiles are all drawn (the map is idle), the infra tiles; when those
+  // are drawn too and the page is idle, deck.gl (3D pipes, live markers,
+  // analyses), which then reads the pipes and nodes of the view.
+  private firstFrameDone = false;
+  private afterFirstFrame(inRender = false): void {
+    if (this.firstFrameDone) return;
+    this.firstFrameDone = true;
+    const deckWhenIdle = () => whenPageIdle(() => this.loadDeck());
+    const infra = () => {
+      if (this.addDeferred('infra')) this.map.once('idle', deckWhenIdle);
+      else deckWhenIdle();
+    };
+    // 'idle' follows the 'render' of a frame that left nothing to load
+    if (inRender) this.map.once('idle', infra);
+    else infra();
+    // in case the map is never idle (a view whose tiles keep failing)
+    window.setTimeout(() => this.loadDeck(), 5000);
+  }
+
+  // needDeck loads deck.gl now, for what the user asked for, unless the first
+  // view is still being drawn (then it comes right after).
+  private needDeck(): void {
+    if (this.firstFrameDone) this.loadDeck();
+  }
+
+  // loadDeck loads deck.gl and puts its overlay on the map (once).
+  private deckLoading: Promise<void> | null = null;
+  loadDeck(): Promise<void> {
+    if (!this.deckLoading) {
+      this.timings.deckAsked = performance.now() - t0;
+      this.deckLoading = import('./deck')
+        .then((m) => {
+          deck = m;
+          this.overlay = new m.MapboxOverlay({
+            interleaved: false,
+            layers: [],
+            getTooltip: (info: PickingInfo) => this.tooltip(info),
+          });
+          this.map.addControl(this.overlay as unknown as maplibregl.IControl);
+          this.timings.deck = performance.now() - t0;
+          this.updateDeck();
+          this.loadInfra();
+        })
+        .catch((err) => {
+          this.deckLoading = null;
+          console.warn('deck.gl:', err.message);
+        });
+    }
+    return this.deckLoading;
   }
 
   private retryRegistry(): void {
@@ -221,26 +302,14 @@ class CityTwin {
       .catch(() => window.setTimeout(() => this.retryRegistry(), 5000));
   }
 
-  // loadStyle puts the server's style on the map; while the tile service is
-  // not there it shows a banner and tries again.
+  // loadStyle puts the server's style on the map when the first try (before
+  // the map was made) failed; while the tile service is not there it shows a
+  // banner and tries again.
   private async loadStyle(): Promise<void> {
     try {
-      const res = await fetch('/tiles/style.json', { headers: { Accept: 'application/json' } });
-      if (!res.ok) throw new Error('HTTP ' + res.status);
-      const style = await res.json();
-      if (!style || style.version !== 8) throw new Error('not a style');
-      // the view is the app's (URL hash), not the style's default camera
-      for (const k of ['center', 'zoom', 'pitch', 'bearing']) delete style[k];
-      this.map.setStyle(style, { diff: false });
-      this.map.once('style.load', () => {
-        this.styleLoaded = true;
-        this.styleJSON = style;
-        this.stylePalettes(style);
-        this.originalFilters.clear();
-        this.originalPaint.clear();
-        this.applyStyleState();
-        this.timings.styleLoad = performance.now() - t0;
-      });
+      const style = await fetchStyle();
+      this.map.setStyle(this.firstView(style), { diff: false, validate: false });
+      this.whenStyleLoads(style);
       this.styleError = '';
       $('#banner').hidden = true;
     } catch (err: any) {
@@ -252,7 +321,62 @@ class CityTwin {
     }
   }
 
+  // firstView returns the server's style without the deferred sources and
+  // their layers (kept in this.deferred until they are to be drawn).
+  private firstView(style: any): any {
+    const first = { ...style, sources: { ...style.sources }, layers: [] as any[] };
+    this.deferred.clear();
+    this.layerOrder = (style.layers || []).map((l: any) => l.id);
+    for (const l of style.layers || []) {
+      const later = deferredSources.includes(l.source) && !(l.source === 'infra' && this.firstFrameDone);
+      if (!later) {
+        first.layers.push(l);
+        continue;
+      }
+      const d = this.deferred.get(l.source) || { source: style.sources[l.source], layers: [] };
+      d.layers.push(l);
+      this.deferred.set(l.source, d);
+      delete first.sources[l.source];
+    }
+    return first;
+  }
+
+  private whenStyleLoads(style: any): void {
+    this.map.once('style.load', () => {
+      this.styleLoaded = true;
+      this.styleJSON = style;
+      this.stylePalettes(style);
+      this.originalFilters.clear();
+      this.originalPaint.clear();
+      if (this.visible.get('hexagons')) this.addDeferred('hex');
+      this.applyStyleState();
+      this.timings.styleLoad = performance.now() - t0;
+    });
+  }
+
   // ---------- the map's style: visibility, filters, ground, highlights ----------
+
+  // deferred holds the sources left out of the first view, with their
+  // layers; layerOrder is the server style's order of layers.
+  private deferred = new Map<string, { source: any; layers: any[] }>();
+  private layerOrder: string[] = [];
+
+  // addDeferred puts a deferred source and its layers on the map, each layer
+  // at its place in the server's order. It reports whether it added any.
+  private addDeferred(name: string): boolean {
+    const d = this.deferred.get(name);
+    if (!d || !this.styleLoaded) return false;
+    this.deferred.delete(name);
+    this.map.addSource(name, d.source);
+    for (const l of d.layers) {
+      const i = this.layerOrder.indexOf(l.id);
+      const before = this.layerOrder.slice(i + 1).find((id) => this.map.getLayer(id));
+      this.map.addLayer(l, before);
+    }
+    this.timings[name + 'Added'] = performance.now() - t0;
+    this.applyStyleState();
+    return true;
+  }
 
   // stylePalettes fills in the colour, colour-by attribute and palette of the
   // layers whose description lacks them (a registry read from the OGC
@@ -311,9 +435,9 @@ class CityTwin {
         continue;
       }
       let vis = this.visible.get(sl) !== false;
-      // the 3D pipes replace the flat ones while they are shown
-      if (sl === 'pipes' && this.visible.get('pipes3d')) vis = false;
-      if (sl === 'network_nodes' && this.visible.get('nodes3d') && this.groundLifted) vis = false;
+      // the 3D pipes replace the flat ones once they are drawn
+      if (sl === 'pipes' && this.visible.get('pipes3d') && this.overlay && this.pipes.size) vis = false;
+      if (sl === 'network_nodes' && this.visible.get('nodes3d') && this.groundLifted && this.overlay) vis = false;
       this.map.setLayoutProperty(l.id, 'visibility', vis ? 'visible' : 'none');
       if (!this.originalFilters.has(l.id)) this.originalFilters.set(l.id, (l as any).filter ?? null);
       const info = this.byName.get(sl);
@@ -395,6 +519,9 @@ class CityTwin {
   liveVersion = 0;
 
   updateDeck(): void {
+    // before deck.gl is there, its layers are drawn once it comes (loadDeck)
+    if (!deck || !this.overlay) return;
+    const { PathLayer, ScatterplotLayer, TextLayer, GeoJsonLayer } = deck;
     const layers: DeckLayer[] = [];
     const z = (depth: any) => -Math.max(0.5, Number(depth) || 1.5) * this.exaggeration;
     const netPalette = this.byName.get('pipes')?.style.palette || {};
@@ -625,18 +752,28 @@ class CityTwin {
     return [Math.max(-180, w), Math.max(-85, s), Math.min(180, e), Math.min(85, n)];
   }
 
-  // loadInfra reads the pipes and nodes of the viewport for the 3D layers.
+  // loadInfra reads the pipes and nodes of the viewport for the 3D layers:
+  // only the properties those layers draw, and of the nodes only the kinds
+  // they show. A view within what was read already reads nothing.
+  private infraRead: { box: number[]; what: string } | null = null;
   private async loadInfra(): Promise<void> {
+    if (!this.overlay) return; // drawn by deck.gl only: read once it is there
     if (this.map.getZoom() < 13.5) return;
-    if (!this.visible.get('pipes3d') && !this.visible.get('nodes3d')) return;
+    const wantPipes = !!this.visible.get('pipes3d'), wantNodes = !!this.visible.get('nodes3d');
+    if (!wantPipes && !wantNodes) return;
+    const what = `${wantPipes}|${wantNodes}`;
+    const view = this.bbox();
+    const r = this.infraRead;
+    if (r && r.what === what && r.box[0] <= view[0] && r.box[1] <= view[1] && r.box[2] >= view[2] && r.box[3] >= view[3]) return;
     this.infraAbort?.abort();
     const ac = new AbortController();
     this.infraAbort = ac;
     const bb = this.bbox(1.4);
+    this.infraRead = { box: bb, what };
     try {
       const [pipes, nodes] = await Promise.all([
-        this.visible.get('pipes3d') ? ogcItems('pipes', bb, 2000, 5, ac.signal) : Promise.resolve([]),
-        this.visible.get('nodes3d') ? ogcItems('network_nodes', bb, 2000, 5, ac.signal) : Promise.resolve([]),
+        wantPipes ? ogcItems('pipes', bb, 2000, 5, ac.signal, { properties: pipeProps }) : Promise.resolve([]),
+        wantNodes ? ogcItems('network_nodes', bb, 2000, 5, ac.signal, { properties: nodeProps, filter: nodeFilter }) : Promise.resolve([]),
       ]);
       if (ac.signal.aborted) return;
       if (this.pipes.size > 30000) this.pipes.clear();
@@ -645,8 +782,11 @@ class CityTwin {
       for (const f of nodes) this.nodes.set(featureId(f), f);
       this.infraVersion++;
       this.timings.infraLoaded = performance.now() - t0;
+      // the 3D pipes are there: the flat ones go
+      this.applyStyleState();
       this.updateDeck();
     } catch (err: any) {
+      if (this.infraAbort === ac) this.infraRead = null;
       if (err.name !== 'AbortError') console.warn('infra:', err.message);
     }
   }
@@ -665,7 +805,7 @@ class CityTwin {
       this.runImpact(e.lngLat.lng, e.lngLat.lat);
       return;
     }
-    const pick = this.overlay.pickObject({ x: e.point.x, y: e.point.y, radius: 4 });
+    const pick = this.overlay?.pickObject({ x: e.point.x, y: e.point.y, radius: 4 });
     if (pick?.object) {
       const o: any = pick.object;
       switch (pick.layer?.id) {
@@ -690,6 +830,7 @@ class CityTwin {
   }
 
   async select(layer: string, id: string): Promise<void> {
+    this.needDeck();
     const seq = ++this.selectSeq;
     this.selection = { layer, id };
     this.selectionDevices = [];
@@ -713,6 +854,7 @@ class CityTwin {
   }
 
   private async selectDevice(id: string): Promise<void> {
+    this.needDeck();
     const seq = ++this.selectSeq;
     const d = this.live.devices.get(id);
     if (d?.feature) return this.select(d.feature.layer, String(d.feature.id));
@@ -949,6 +1091,7 @@ class CityTwin {
   }
 
   async runImpact(lon: number, lat: number): Promise<void> {
+    this.needDeck();
     const radius = Number(($('#impact-radius') as HTMLInputElement).value) || 200;
     this.impact = { lon, lat, radius, result: null };
     this.updateDeck();
@@ -1191,6 +1334,8 @@ class CityTwin {
 
   setVisible(name: string, on: boolean): void {
     this.visible.set(name, on);
+    if (on && name === 'hexagons') this.addDeferred('hex');
+    if (on && (deckLayerIds as readonly string[]).includes(name)) this.needDeck();
     this.applyStyleState();
     if (on && (name === 'pipes3d' || name === 'nodes3d')) this.loadInfra();
     this.updateDeck();
@@ -1399,6 +1544,19 @@ function isOSM(f: Feature): boolean {
   return Object.keys(p).some((k) => k.startsWith('osm:'));
 }
 
+// What the 3D pipes and nodes read of each feature (tooltips, colours,
+// depth, the OSM attribution), and the node kinds they draw.
+const pipeProps = 'network,depth_m,diameter_mm,status,source,source_id';
+const nodeProps = 'kind,network,depth_m,valve_state,source,source_id';
+const nodeFilter = "kind IN ('valve','hydrant','pump','tank')";
+
+// whenPageIdle runs fn when the main thread has nothing else to do (or
+// after a second at the latest).
+function whenPageIdle(fn: () => void): void {
+  if (typeof window.requestIdleCallback === 'function') window.requestIdleCallback(() => fn(), { timeout: 1000 });
+  else setTimeout(fn, 50);
+}
+
 function sameOriginURL(url: string): string {
   try {
     const u = new URL(url, location.href);
@@ -1438,11 +1596,17 @@ function deviceColor(d: DeviceState): RGBA {
   return statusColor[d.status || ''] || [100, 210, 255, 255];
 }
 
-const twin = new CityTwin();
+const twin = new CityTwin(await fetchStyle().catch((err) => {
+  console.warn('style:', err.message);
+  return null;
+}));
 (window as any).__citytwin = {
   twin,
   map: twin.map,
-  overlay: twin.overlay,
+  get overlay() {
+    return twin.overlay;
+  },
+  loadDeck: () => twin.loadDeck(),
   live: twin.live,
   timings: twin.timings,
   errors: twin.errors,
@@ -1450,6 +1614,6 @@ const twin = new CityTwin();
   setVisible: (name: string, on: boolean) => twin.setVisible(name, on),
   styleLayersOf: (name: string) => twin.styleLayersOf(name),
   synthetic: (n: number) => twin.synthetic(n),
-  deckLayer: (id: string) => (twin.overlay as any)._deck?.props.layers.find((l: any) => l?.id === id),
+  deckLayer: (id: string) => (twin.overlay as any)?._deck?.props.layers.find((l: any) => l?.id === id),
   isolation: () => twin.isolation,
 };
