@@ -257,7 +257,7 @@ func checkOSMTwin(t *testing.T, pool *pgxpool.Pool, src, dataDir string) {
 			t.Errorf("no %s %s pipes", nk[0], nk[1])
 		}
 	}
-	if n := count(t, pool, `SELECT count(DISTINCT network) FROM pipes WHERE source = $1 AND tunnel IS NOT NULL AND tunnel <> ''`, tw); n < 4 {
+	if n := count(t, pool, `SELECT count(DISTINCT network) FROM pipes WHERE source = $1 AND tunnel IS NOT NULL AND tunnel <> ''`, tw); n < 4 || count(t, pool, `SELECT count(*) FROM pipes WHERE source = $1 AND network = 'power'`, tw) < 2 {
 		t.Errorf("the utility tunnel carries %d networks", n)
 	}
 	if n := count(t, pool, `SELECT count(*) FROM pipes WHERE source = $1 AND network = 'drainage' AND NOT (from_invert_m > to_invert_m)`, tw); n != 0 {

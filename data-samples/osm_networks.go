@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/paulmach/orb"
 
@@ -55,37 +56,38 @@ func (n *osmNets) shiftLine(l orb.LineString, dx, dy float64) orb.LineString {
 	return out
 }
 
-// pickTunnel chooses the utility tunnel: the longest main street of the
-// largest component (any street if it has none), up to about 1.5 km of it
-// from its first edge on.
+// pickTunnel chooses the utility tunnel: the longest main street (by name,
+// over all its ways) of the largest component, any street if it has no
+// main one; the tunnel runs under its first 1.5 km or so of edges.
 func (n *osmNets) pickTunnel() {
-	best, bl := -1, 0.0
-	for pass := 0; pass < 2 && best < 0; pass++ {
-		per := map[int]float64{}
+	street := func(r int) string {
+		if n.roads[r].name != "" {
+			return n.roads[r].name
+		}
+		return "#" + n.roads[r].sourceID
+	}
+	best, bl := "", 0.0
+	for pass := 0; pass < 2 && best == ""; pass++ {
+		per := map[string]float64{}
 		for _, e := range n.edges {
 			if n.comp[e.a] == n.largest && (pass == 1 || mainRoad(n.roads[e.road].class)) {
-				per[e.road] += n.length(e.line)
+				per[street(e.road)] += n.length(e.line)
 			}
 		}
-		for ei := range n.edges { // in edge order: deterministic
-			r := n.edges[ei].road
-			if l, ok := per[r]; ok && (best < 0 || l > bl) {
-				best, bl = r, l
+		for _, e := range n.edges { // in edge order: deterministic
+			if l, ok := per[street(e.road)]; ok && l > bl {
+				best, bl = street(e.road), l
 			}
 		}
 	}
 	n.tunnel = map[int]bool{}
-	if best < 0 {
+	if best == "" {
 		return
 	}
-	name := n.roads[best].name
-	if name == "" {
-		name = n.roads[best].sourceID
-	}
-	n.tunnelName = name + " 综合管廊 utility tunnel"
+	n.tunnelName = strings.TrimPrefix(best, "#") + " 综合管廊 utility tunnel"
 	total := 0.0
 	for ei, e := range n.edges {
-		if e.road == best && total < 1500 {
+		if street(e.road) == best && n.comp[e.a] == n.largest && total < 1500 {
 			n.tunnel[ei] = true
 			total += n.length(e.line)
 		}
