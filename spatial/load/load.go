@@ -92,6 +92,9 @@ type Result struct {
 	Rejections                                  []Rejection
 	// Layers counts the features written per layer.
 	Layers map[string]int64
+	// Direct counts the features copied straight into their table (a
+	// first load); the others were staged and upserted.
+	Direct int64
 	// Changes are the changes told to the store (empty for a dry run).
 	Changes []spatial.Change
 }
@@ -101,10 +104,15 @@ type Result struct {
 const batchSize = 256
 
 type rawBatch struct {
+	seq  int64
 	recs []*Record
 }
 
 type doneBatch struct {
+	// seq numbers batches in reading order: the COPY goroutine takes them
+	// in that order, so that of two records with one source id the later
+	// one wins however the workers interleave.
+	seq int64
 	// rows are staging rows; direct holds the rows of the direct path.
 	rows     [][]any
 	direct   *directBatch
@@ -213,7 +221,7 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 				case <-gctx.Done():
 					return gctx.Err()
 				}
-				b = rawBatch{recs: make([]*Record, 0, batchSize)}
+				b = rawBatch{seq: b.seq + 1, recs: make([]*Record, 0, batchSize)}
 			}
 			var err error
 			if r, err = next(); err != nil {
@@ -317,6 +325,7 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		if direct {
 			ins = sink.written
 			ids = sink.ids2
+			res.Direct = sink.written
 		}
 		if col.counts[l.Name] > 0 {
 			// The bound of the geometries the upsert replaces.
@@ -482,17 +491,39 @@ type collector struct {
 	err     error
 	stopped bool
 	last    time.Time
+	// next is the seq of the batch to take next; early holds batches that
+	// came before their turn.
+	next  int64
+	early map[int64]doneBatch
 }
 
 // receive returns the next checked batch; false at the end or when the load
 // is cancelled (stopped).
 func (c *collector) receive() (doneBatch, bool) {
-	select {
-	case d, ok := <-c.ch:
-		return d, ok
-	case <-c.ctx.Done():
-		c.stopped = true
-		return doneBatch{}, false
+	for {
+		if d, ok := c.early[c.next]; ok {
+			delete(c.early, c.next)
+			c.next++
+			return d, true
+		}
+		select {
+		case d, ok := <-c.ch:
+			if !ok {
+				return doneBatch{}, false
+			}
+			if d.seq != c.next {
+				if c.early == nil {
+					c.early = map[int64]doneBatch{}
+				}
+				c.early[d.seq] = d
+				continue
+			}
+			c.next++
+			return d, true
+		case <-c.ctx.Done():
+			c.stopped = true
+			return doneBatch{}, false
+		}
 	}
 }
 
@@ -610,7 +641,7 @@ type worker struct {
 }
 
 func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
-	d := doneBatch{bounds: map[string]orb.Bound{}}
+	d := doneBatch{seq: b.seq, bounds: map[string]orb.Bound{}}
 	reject := func(r *Record, err error) {
 		d.rejected = append(d.rejected, Rejection{File: r.File, Record: r.Num, Reason: reason(err)})
 	}
