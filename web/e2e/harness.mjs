@@ -149,3 +149,34 @@ export async function openFirstMap(page, url, { isInteractive = () => window.__c
     await page.waitForTimeout(20);
   }
 }
+
+// measureFrames adds n synthetic live markers around the map's centre that
+// all change once a second (through the same path as live deltas), turns
+// the map slowly for ms (as on a wall screen, so that every frame is drawn)
+// and returns the frame times: the intervals between animation frames.
+export async function measureFrames(page, n, ms) {
+  return page.evaluate(async ([n, ms]) => {
+    const ct = window.__citytwin;
+    if (ct.loadDeck) await ct.loadDeck();
+    const stop = ct.synthetic(n);
+    await new Promise((res) => setTimeout(res, 1000));
+    const frames = [];
+    let last = performance.now();
+    const end = last + ms;
+    await new Promise((res) => {
+      const step = (now) => {
+        frames.push(now - last);
+        last = now;
+        if (now < end) requestAnimationFrame(step);
+        else res();
+      };
+      requestAnimationFrame(step);
+      ct.map.easeTo({ bearing: ct.map.getBearing() + 40, duration: ms, easing: (t) => t });
+    });
+    const markers = ct.deckLayer('liveDevices')?.props.data.length ?? 0;
+    stop();
+    frames.sort((a, b) => a - b);
+    const q = (p) => frames[Math.min(frames.length - 1, Math.floor(p * frames.length))];
+    return { n: frames.length, p50: q(0.5), p95: q(0.95), max: frames[frames.length - 1], markers };
+  }, [n, ms]);
+}

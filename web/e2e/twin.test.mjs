@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import os from 'node:os';
-import { startDemo, launchBrowser, watchPage, screenshotPath, api, openFirstMap } from './harness.mjs';
+import { startDemo, launchBrowser, watchPage, screenshotPath, api, openFirstMap, measureFrames } from './harness.mjs';
 
 let server;
 let browser;
@@ -308,29 +308,7 @@ describe('web twin in Chromium', { timeout: 600_000 }, () => {
 
   it('keeps 2,000 live markers updating once a second (frame times)', async () => {
     await jump({ center: centre, zoom: 15.5, pitch: 50, bearing: -20 });
-    const r = await page.evaluate(async () => {
-      const stop = window.__citytwin.synthetic(2000);
-      await new Promise((res) => setTimeout(res, 1000));
-      const frames = [];
-      let last = performance.now();
-      const end = last + 6000;
-      await new Promise((res) => {
-        const step = (now) => {
-          frames.push(now - last);
-          last = now;
-          if (now < end) requestAnimationFrame(step);
-          else res();
-        };
-        requestAnimationFrame(step);
-        // keep the map drawing: a slow rotation, as on a wall screen
-        window.__citytwin.map.easeTo({ bearing: window.__citytwin.map.getBearing() + 40, duration: 6000, easing: (t) => t });
-      });
-      const markers = window.__citytwin.deckLayer('liveDevices').props.data.length;
-      stop();
-      frames.sort((a, b) => a - b);
-      const q = (p) => frames[Math.min(frames.length - 1, Math.floor(p * frames.length))];
-      return { n: frames.length, p50: q(0.5), p95: q(0.95), max: frames[frames.length - 1], markers };
-    });
+    const r = await measureFrames(page, 2000, 6000);
     figures['frame time, 2,000 live markers updating 1/s (headless SwiftShader)'] =
       `${r.n} frames, p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, max ${r.max.toFixed(1)} ms (${r.markers} markers drawn)`;
     assert.ok(r.markers >= 2000, `markers drawn: ${r.markers}`);

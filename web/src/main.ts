@@ -269,8 +269,12 @@ class CityTwin {
       this.deckLoading = import('./deck')
         .then((m) => {
           deck = m;
+          // interleaved: one WebGL context and one canvas for the map and
+          // deck.gl; a second canvas on top costs a second read-back of
+          // every frame where the browser composites in software (and
+          // doubled the frame time with 2,000 live markers in the tests)
           this.overlay = new m.MapboxOverlay({
-            interleaved: false,
+            interleaved: true,
             layers: [],
             getTooltip: (info: PickingInfo) => this.tooltip(info),
           });
@@ -523,6 +527,11 @@ class CityTwin {
     if (!deck || !this.overlay) return;
     const { PathLayer, ScatterplotLayer, TextLayer, GeoJsonLayer } = deck;
     const layers: DeckLayer[] = [];
+    // deck.gl draws into the map's own WebGL context (interleaved), against
+    // its depth: the pipes under a building are hidden by it, unless the
+    // ground is lifted; markers, labels and results are never hidden.
+    const onTop = drawOnTop;
+    const underground = this.groundLifted ? drawOnTop : depthTested;
     const z = (depth: any) => -Math.max(0.5, Number(depth) || 1.5) * this.exaggeration;
     const netPalette = this.byName.get('pipes')?.style.palette || {};
     if (this.visible.get('pipes3d') && this.visible.get('pipes') !== false) {
@@ -538,6 +547,7 @@ class CityTwin {
       layers.push(
         new PathLayer({
           id: 'pipes3d',
+          parameters: underground,
           data,
           getPath: (d: any) => d.path,
           getColor: (d: any) => {
@@ -567,6 +577,7 @@ class CityTwin {
       layers.push(
         new ScatterplotLayer({
           id: 'nodes3d',
+          parameters: underground,
           data,
           getPosition: (f: any) => {
             const p = f.geometry.coordinates;
@@ -592,6 +603,7 @@ class CityTwin {
       layers.push(
         new ScatterplotLayer({
           id: 'isolation-valves',
+          parameters: onTop,
           data: this.isolationValves,
           getPosition: (d: any) => d.pos,
           getFillColor: [255, 214, 10, 255],
@@ -605,6 +617,7 @@ class CityTwin {
         }),
         new TextLayer({
           id: 'isolation-valve-labels',
+          parameters: onTop,
           data: this.isolationValves,
           getPosition: (d: any) => d.pos,
           getText: (d: any) => d.id,
@@ -624,6 +637,7 @@ class CityTwin {
       layers.push(
         new ScatterplotLayer({
           id: 'impact',
+          parameters: onTop,
           data: [imp],
           getPosition: (d: any) => [d.lon, d.lat],
           getRadius: (d: any) => d.radius,
@@ -639,6 +653,7 @@ class CityTwin {
         layers.push(
           new PathLayer({
             id: 'impact-cameras',
+            parameters: onTop,
             data: cams,
             getPath: (d: any) => [d.p, [imp.lon, imp.lat]],
             getColor: [100, 210, 255, 200],
@@ -651,6 +666,7 @@ class CityTwin {
       layers.push(
         new GeoJsonLayer({
           id: 'selection',
+          parameters: onTop,
           data: this.selection.feature as any,
           stroked: true,
           filled: true,
@@ -667,6 +683,7 @@ class CityTwin {
       layers.push(
         new ScatterplotLayer({
           id: 'liveDevices',
+          parameters: onTop,
           data: devs,
           getPosition: (d: DeviceState) => [d.lon, d.lat, 2],
           getFillColor: (d: DeviceState) => deviceColor(d),
@@ -686,6 +703,7 @@ class CityTwin {
         layers.push(
           new TextLayer({
             id: 'selection-values',
+            parameters: onTop,
             data: sel,
             getPosition: (d: DeviceState) => [d.lon, d.lat, 4],
             getText: (d: DeviceState) => deviceLabel(d),
@@ -708,6 +726,7 @@ class CityTwin {
       layers.push(
         new ScatterplotLayer({
           id: 'liveAlarms',
+          parameters: onTop,
           data: alarms,
           getPosition: (a: Alarm) => [a.lon!, a.lat!, 3],
           getFillColor: (a: Alarm) => {
@@ -1549,6 +1568,11 @@ function isOSM(f: Feature): boolean {
 const pipeProps = 'network,depth_m,diameter_mm,status,source,source_id';
 const nodeProps = 'kind,network,depth_m,valve_state,source,source_id';
 const nodeFilter = "kind IN ('valve','hydrant','pump','tank')";
+
+// deck.gl layer parameters: drawn over everything, or tested against the
+// map's depth (see updateDeck).
+const drawOnTop = { depthCompare: 'always' as const };
+const depthTested = {};
 
 // whenPageIdle runs fn when the main thread has nothing else to do (or
 // after a second at the latest).
