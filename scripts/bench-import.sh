@@ -32,7 +32,7 @@ url=$(go run ./internal/pgcluster/cmd/pgcluster start "$pgdir")
 # Each run starts after a checkpoint, so that none pays for another's WAL.
 quiet() { psql "$url" -qAtc "$1" >/dev/null; }
 now() { date +%s.%N; }
-ctimport() { "$1" import "$file" --layer buildings --source bench --database-url "$url" --log-level warn; }
+ctargs=(import "$file" --layer buildings --source bench --database-url "$url" --log-level warn)
 
 # The tools take turns, ROUNDS times (default 2), each on an emptied table
 # after a checkpoint, and their times are summed: on a shared machine whose
@@ -40,34 +40,72 @@ ctimport() { "$1" import "$file" --layer buildings --source bench --database-url
 ROUNDS=${ROUNDS:-2}
 ogrconn="PG:$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(f"host={p.hostname} port={p.port} user={p.username} dbname={p.path[1:]}" + (f" password={p.password}" if p.password else ""))' "$url")"
 t_ogr=0 t_ct=0 t_base=0 t_re=0
+c_ogr=0 c_ct=0 c_base=0 c_re=0
 add() { python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]) - float(sys.argv[3]))" "$1" "$2" "$3"; }
+# CPU seconds of the private cluster so far: the postmaster with the
+# children it reaped (the import's backend, once it ended) and those alive.
+pmpid=$(head -1 "$pgdir/data/postmaster.pid")
+pgcpu() {
+  python3 - "$pmpid" <<'PY'
+import os, sys
+pm = sys.argv[1]
+hz = os.sysconf("SC_CLK_TCK")
+def fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+f = fields(pm)
+t = sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and pid != pm:
+        try:
+            g = fields(pid)
+        except OSError:
+            continue
+        if g[1] == pm:
+            t += int(g[11]) + int(g[12])
+print(t / hz)
+PY
+}
+# cpu CMD...: runs CMD; prints the CPU seconds it and the cluster used.
+cpu() {
+  local p0 p1 c
+  p0=$(pgcpu)
+  /usr/bin/time -f "%U %S" -o "$work/time" "$@"
+  p1=$(pgcpu)
+  c=$(awk '{print $1 + $2}' "$work/time")
+  python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]) - float(sys.argv[3]))" "$c" "$p1" "$p0" >"$work/cpu"
+}
 empty() { quiet "TRUNCATE buildings, feature_cells"; quiet "VACUUM ANALYZE buildings"; quiet "VACUUM ANALYZE feature_cells"; quiet CHECKPOINT; }
 for round in $(seq "$ROUNDS"); do
   quiet "DROP TABLE IF EXISTS ogr_buildings"
   quiet CHECKPOINT
   t0=$(now)
-  ogr2ogr -f PostgreSQL "$ogrconn" "$file" -nln ogr_buildings -lco GEOMETRY_NAME=geom -lco FID=ogc_fid -nlt MULTIPOLYGON -gt 65536 --config PG_USE_COPY YES
+  cpu ogr2ogr -f PostgreSQL "$ogrconn" "$file" -nln ogr_buildings -lco GEOMETRY_NAME=geom -lco FID=ogc_fid -nlt MULTIPOLYGON -gt 65536 --config PG_USE_COPY YES
   t1=$(now)
   t_ogr=$(add "$t_ogr" "$t1" "$t0")
+  c_ogr=$(add "$c_ogr" "$(cat "$work/cpu")" 0)
   if [ -n "${BASE_BIN:-}" ]; then
     empty
     t0=$(now)
-    ctimport "$BASE_BIN" >"$work/base.out"
+    cpu "$BASE_BIN" "${ctargs[@]}" >"$work/base.out" 2>&1
     t1=$(now)
     t_base=$(add "$t_base" "$t1" "$t0")
+    c_base=$(add "$c_base" "$(cat "$work/cpu")" 0)
     n_base=$(psql "$url" -Atc "SELECT count(*) FROM buildings WHERE source = 'bench'")
   fi
   empty
   t0=$(now)
-  ctimport "$bin" >"$work/citytwin.out"
+  cpu "$bin" "${ctargs[@]}" >"$work/citytwin.out" 2>&1
   t1=$(now)
   t_ct=$(add "$t_ct" "$t1" "$t0")
+  c_ct=$(add "$c_ct" "$(cat "$work/cpu")" 0)
   if [ "${REIMPORT:-0}" = 1 ]; then
     quiet CHECKPOINT
     t0=$(now)
-    ctimport "$bin" >"$work/reimport.out"
+    cpu "$bin" "${ctargs[@]}" >"$work/reimport.out" 2>&1
     t1=$(now)
     t_re=$(add "$t_re" "$t1" "$t0")
+    c_re=$(add "$c_re" "$(cat "$work/cpu")" 0)
   fi
 done
 
@@ -75,24 +113,27 @@ n_ct=$(psql "$url" -Atc "SELECT count(*) FROM buildings WHERE source = 'bench'")
 n_cells=$(psql "$url" -Atc "SELECT count(*) FROM feature_cells WHERE layer = 'buildings'")
 n_ogr=$(psql "$url" -Atc "SELECT count(*) FROM ogr_buildings")
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$ROUNDS" "$t_ogr" "$t_ct" "$t_base" "$t_re" "$n_ogr" "$n_ct" "${n_base:-0}" "$n_cells" <<'PY'
+python3 - "$ROUNDS" "$t_ogr" "$t_ct" "$t_base" "$t_re" "$n_ogr" "$n_ct" "${n_base:-0}" "$n_cells" "$c_ogr" "$c_ct" "$c_base" "$c_re" <<'PY'
 import sys
 rounds = int(sys.argv[1])
 ogr, ct, base, re = map(float, sys.argv[2:6])
 nogr, nct, nbase, ncells = map(int, sys.argv[6:10])
+cogr, cct, cbase, cre = map(float, sys.argv[10:14])
 rate_ogr = nogr * rounds / ogr
 print()
-print(f"{rounds} round(s), each tool in turn; seconds are summed over the rounds")
-print(f"{'tool':<22}{'features':>10}{'seconds':>10}{'features/s':>12}{'vs ogr2ogr':>12}")
-def line(name, n, s, extra=""):
+print(f"{rounds} round(s), each tool in turn; seconds are summed over the rounds.")
+print("cpu s: CPU seconds of the tool and of the PostgreSQL cluster (its backend included)")
+print(f"{'tool':<22}{'features':>10}{'seconds':>10}{'features/s':>12}{'vs ogr2ogr':>12}{'cpu s':>9}{'us cpu/feature':>16}")
+def line(name, n, s, c, extra=""):
     r = n * rounds / s
-    print(f"{name:<22}{n:>10}{s:>10.2f}{r:>12.0f}{r/rate_ogr:>11.2f}x{extra}")
-line("ogr2ogr", nogr, ogr)
+    print(f"{name:<22}{n:>10}{s:>10.2f}{r:>12.0f}{r/rate_ogr:>11.2f}x{c:>9.2f}{c/(n*rounds)*1e6:>16.1f}{extra}")
+line("ogr2ogr", nogr, ogr, cogr)
 if base > 0:
-    line("citytwin (base)", nbase, base)
-line("citytwin import", nct, ct, f"   (+ {ncells} H3 cover cells, h3 column)")
+    line("citytwin (base)", nbase, base, cbase)
+line("citytwin import", nct, ct, cct, f"   (+ {ncells} H3 cover cells, h3 column)")
 if re > 0:
-    line("citytwin re-import", nct, re, "   (every record an update)")
+    line("citytwin re-import", nct, re, cre, "   (every record an update)")
+print(f"CPU per feature, ogr2ogr/citytwin: {(cogr/nogr)/(cct/nct):.2f}x")
 print(f"ratio citytwin/ogr2ogr: {(nct*rounds/ct)/rate_ogr:.2f}x (goal >= 1.5x)")
 if base > 0:
     print(f"ratio citytwin/base: {(nct*rounds/ct)/(nbase*rounds/base):.2f}x")
