@@ -150,6 +150,7 @@ func (c *changeSet) dev(id string) *device {
 	}
 	d := old.clone()
 	d.Version++
+	d.cacheCell()
 	c.devs[id] = d
 	c.order = append(c.order, id)
 	return d

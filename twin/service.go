@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -102,6 +105,11 @@ type device struct {
 	LastSeen time.Time
 	Version  int64
 	Values   map[string]Value
+
+	// h3 is the H3 cell of (h3Lon, h3Lat), kept so that every state event
+	// does not cross into cgo for it; see cacheCell.
+	h3           uint64
+	h3Lon, h3Lat float64
 }
 
 func (d *device) clone() *device {
@@ -121,7 +129,21 @@ func (d *device) metric(name string) (Metric, bool) {
 	return m, ok
 }
 
-func (d *device) cell() uint64 { return spatial.PointCell(orb.Point{d.Lon, d.Lat}, spatial.CoverRes) }
+// cell is the device's H3 cell (spatial.CoverRes).
+func (d *device) cell() uint64 {
+	if d.h3 != 0 && d.h3Lon == d.Lon && d.h3Lat == d.Lat {
+		return d.h3
+	}
+	return spatial.PointCell(orb.Point{d.Lon, d.Lat}, spatial.CoverRes)
+}
+
+// cacheCell keeps the cell of d's point in d. Call it only on a device no
+// other goroutine sees yet (devices are shared read-only once installed).
+func (d *device) cacheCell() {
+	if d.h3 == 0 || d.h3Lon != d.Lon || d.h3Lat != d.Lat {
+		d.h3, d.h3Lon, d.h3Lat = spatial.PointCell(orb.Point{d.Lon, d.Lat}, spatial.CoverRes), d.Lon, d.Lat
+	}
+}
 
 // Service is the live twin's ingest side: devices, their latest state,
 // observations, rules, alarms and commands.
@@ -308,6 +330,7 @@ func (s *Service) loadDevices(ctx context.Context, ids []string) (map[string]*de
 			d.LastSeen = *lastSeen
 		}
 		d.Values = map[string]Value{}
+		d.cacheCell()
 		devs[d.ID] = &d
 	}
 	rows.Close()
@@ -426,9 +449,93 @@ func (d *device) data() deviceData {
 
 // event is the "device" state event for d.
 func (d *device) event() feed.Event {
-	b, _ := json.Marshal(d.data())
 	return feed.Event{Stream: feed.StreamState, Kind: "device", Entity: "device:" + d.ID, Layer: "devices",
-		Cell: d.cell(), Version: d.Version, Data: b}
+		Cell: d.cell(), Version: d.Version, Data: d.appendData(nil)}
+}
+
+// appendData appends d.data() as JSON, as json.Marshal writes it (keys of
+// values sorted), without reflection: every batch writes one per device.
+func (d *device) appendData(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, d.ID)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, d.Kind)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, d.Name)
+	b = append(b, `,"lon":`...)
+	b = appendJSONFloat(b, d.Lon)
+	b = append(b, `,"lat":`...)
+	b = appendJSONFloat(b, d.Lat)
+	b = append(b, `,"feature":`...)
+	if d.Feature == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, `{"layer":`...)
+		b = appendJSONString(b, d.Feature.Layer)
+		b = append(b, `,"id":`...)
+		b = strconv.AppendInt(b, d.Feature.ID, 10)
+		b = append(b, '}')
+	}
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, d.Status)
+	b = append(b, `,"last_seen":`...)
+	if d.LastSeen.IsZero() {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = d.LastSeen.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	b = append(b, `,"values":{`...)
+	var keys [16]string
+	names := keys[:0]
+	for k := range d.Values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for i, k := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		v := d.Values[k]
+		b = appendJSONString(b, k)
+		b = append(b, `:{"value":`...)
+		b = appendJSONFloat(b, v.Value)
+		b = append(b, `,"time":"`...)
+		b = v.Time.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `"}`...)
+	}
+	return append(b, "}}"...)
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x7f {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONFloat appends a finite f as encoding/json writes it.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 to e-9, as encoding/json does.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
 
 // publish sends committed events on the bus.

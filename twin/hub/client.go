@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -37,6 +36,8 @@ type client struct {
 	control    [][]byte // frames queued by the hub itself (resets)
 	overflow   bool
 	notify     chan struct{}
+	// buf holds the batch frames of the last drain (the writer's own).
+	buf []byte
 }
 
 func newClient(h *Hub) *client {
@@ -139,34 +140,53 @@ func (c *client) drain(epoch string) (frames [][]byte, n int, overflow bool) {
 	}
 	c.mu.Unlock()
 	frames = control
+	if len(items) == 0 {
+		return frames, 0, overflow
+	}
+	// One buffer for every batch frame of this drain, sized exactly and
+	// reused by the next drain (the writer has written these frames by
+	// then): no growing, no garbage per frame.
+	size := 0
+	for i, it := range items {
+		size += len(it.msg) + 1
+		if i%maxItemsPerFrame == 0 {
+			size += len(epoch) + 64
+		}
+	}
+	if cap(c.buf) < size {
+		c.buf = make([]byte, 0, size)
+	}
+	buf := c.buf[:0]
 	for len(items) > 0 {
 		k := min(len(items), maxItemsPerFrame)
-		frames = append(frames, batch(epoch, items[:k]))
+		if k == 1 {
+			frames = append(frames, items[0].msg)
+		} else {
+			start := len(buf)
+			buf = appendBatch(buf, epoch, items[:k])
+			frames = append(frames, buf[start:len(buf):len(buf)])
+		}
 		n += k
 		items = items[k:]
 	}
+	c.buf = buf[:0]
 	return frames, n, overflow
 }
 
-// batch renders items as one frame: the message itself, or a batch.
-func batch(epoch string, items []*item) []byte {
-	if len(items) == 1 {
-		return items[0].msg
-	}
-	var b bytes.Buffer
-	b.WriteString(`{"type":"batch","epoch":`)
-	b.WriteString(strconv.Quote(epoch))
-	b.WriteString(`,"seq":`)
-	b.WriteString(strconv.FormatInt(items[len(items)-1].ev.Seq, 10))
-	b.WriteString(`,"items":[`)
+// appendBatch appends the batch message of items (two or more) to b.
+func appendBatch(b []byte, epoch string, items []*item) []byte {
+	b = append(b, `{"type":"batch","epoch":`...)
+	b = appendJSONString(b, epoch)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, items[len(items)-1].ev.Seq, 10)
+	b = append(b, `,"items":[`...)
 	for i, it := range items {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.Write(it.msg)
+		b = append(b, it.msg...)
 	}
-	b.WriteString("]}")
-	return b.Bytes()
+	return append(b, "]}"...)
 }
 
 var upgrader = websocket.Upgrader{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -191,6 +190,10 @@ func cellString(c uint64) string {
 	return strconv.FormatUint(c, 16)
 }
 
+// render writes ev's delta or event message once; every client it is routed
+// to gets the same bytes. It appends by hand what json.Marshal of wireMsg
+// would write (ev.Data is JSON already: the log's, or the writer's), without
+// reflection or re-validating the data.
 func (h *Hub) render(ev feed.Event) []byte {
 	t := "delta"
 	if ev.Stream == feed.StreamEvent {
@@ -200,13 +203,44 @@ func (h *Hub) render(ev feed.Event) []byte {
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
-	b, err := json.Marshal(wireMsg{Type: t, Epoch: h.epoch, Seq: ev.Seq, Entity: ev.Entity, Kind: ev.Kind,
-		Layer: ev.Layer, Cell: cellString(ev.Cell), Version: ev.Version, At: ev.At, Data: data})
-	if err != nil {
-		// Data came from the log as JSON; this cannot fail.
-		panic(fmt.Sprintf("hub: render event %d: %v", ev.Seq, err))
+	b := make([]byte, 0, len(data)+len(ev.Entity)+len(ev.Kind)+len(ev.Layer)+len(h.epoch)+150)
+	b = append(b, `{"type":"`...)
+	b = append(b, t...)
+	b = append(b, `","epoch":`...)
+	b = appendJSONString(b, h.epoch)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, ev.Seq, 10)
+	b = append(b, `,"entity":`...)
+	b = appendJSONString(b, ev.Entity)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, ev.Kind)
+	b = append(b, `,"layer":`...)
+	b = appendJSONString(b, ev.Layer)
+	if ev.Cell != 0 {
+		b = append(b, `,"cell":"`...)
+		b = strconv.AppendUint(b, ev.Cell, 16)
+		b = append(b, '"')
 	}
-	return b
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, ev.Version, 10)
+	b = append(b, `,"at":"`...)
+	b = ev.At.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // dispatch applies a batch of in-order events and queues them to clients.
