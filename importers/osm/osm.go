@@ -37,6 +37,8 @@ type Scanner struct {
 	File string
 
 	features []*geojson.Feature
+	// outlines are ways that outline a building relation (not buildings).
+	outlines map[string]bool
 	i        int
 	n        int64
 	rec      *load.Record
@@ -77,7 +79,31 @@ func NewScanner(ctx context.Context, r io.Reader, file string, pbf bool) (*Scann
 	if err != nil {
 		return nil, errs.Invalid(file, "assemble OSM geometries: %v", err)
 	}
-	return &Scanner{File: file, features: fc.Features}, nil
+	return &Scanner{File: file, features: fc.Features, outlines: buildingOutlines(o.Relations)}, nil
+}
+
+// buildingOutlines returns the ids ("way/N") of the outer ways of
+// multipolygon relations that are buildings themselves. Such a way traces
+// the relation's building; when it carries building tags of its own as well
+// (often with other tags, so that osmgeojson keeps it), it is the same
+// building, not a second one. In Delaware's extract two campus buildings
+// were imported twice that way, once with and once without their courtyard.
+func buildingOutlines(rels osm.Relations) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range rels {
+		if t := r.Tags.Find("type"); t != "multipolygon" {
+			continue
+		}
+		if b := r.Tags.Find("building"); b == "" || b == "no" {
+			continue
+		}
+		for _, m := range r.Members {
+			if m.Type == osm.TypeWay && m.Role == "outer" {
+				out[fmt.Sprintf("way/%d", m.Ref)] = true
+			}
+		}
+	}
+	return out
 }
 
 // Scan advances to the next feature that belongs to a layer.
@@ -91,8 +117,11 @@ func (s *Scanner) Scan() bool {
 		if layer == "" {
 			continue
 		}
-		s.n++
 		id, _ := f.ID.(string)
+		if layer == "buildings" && s.outlines[id] {
+			continue
+		}
+		s.n++
 		s.rec = &load.Record{File: s.File, Num: s.n, Layer: layer, SourceID: id, Geom: f.Geometry, Props: props}
 		return true
 	}
