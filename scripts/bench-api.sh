@@ -19,10 +19,11 @@ go test -run '^$' -bench 'NearestPoles|AggregateDistrict' -benchtime "$BENCHTIME
 echo "== isolation trace on a generated 100,000-pipe network (goal < 50 ms)"
 go test -run '^$' -bench 'Isolation100k' -benchtime 20x ./spatial/network/ 2>&1 | tee -a "$out" | grep -E '^(Benchmark|FAIL|--- FAIL)|_test.go:[0-9]+:' || true
 echo "== clients dropping connections mid-response (90 dropped 10,000-feature pages, then 20 normal pages)"
-if go test -count=1 -run 'TestItemsSurviveDroppedClients' ./spatial/ogc/ >/dev/null 2>&1; then
+if drop=$(go test -count=1 -run 'TestItemsSurviveDroppedClients' ./spatial/ogc/ 2>&1); then
   echo "keeps answering: yes"
 else
   echo "keeps answering: NO (go test -run TestItemsSurviveDroppedClients -v ./spatial/ogc/)"
+  echo "$drop" | grep -E '_test.go:[0-9]+:|^(FAIL|panic)' | head -5
 fi
 
 echo

@@ -211,8 +211,15 @@ func TestItemsSurviveDroppedClients(t *testing.T) {
 			t.Fatalf("request %d: status %d, %d bytes", i, resp.StatusCode, n)
 		}
 	}
-	stat := a.Pool.Stat()
-	if stat.AcquiredConns() != 0 {
-		t.Fatalf("%d database connections still held after the clients left", stat.AcquiredConns())
+	// Handlers of dropped clients end when they notice the cancelled
+	// context; on a loaded machine the last may still be releasing its
+	// connection, so wait for that (a leak never gets there).
+	held := a.Pool.Stat().AcquiredConns()
+	for wait := 0; held != 0 && wait < 100; wait++ {
+		time.Sleep(100 * time.Millisecond)
+		held = a.Pool.Stat().AcquiredConns()
+	}
+	if held != 0 {
+		t.Fatalf("%d database connections still held 10 s after the clients left", held)
 	}
 }
