@@ -109,14 +109,33 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
+// splitTable splits "city.gpkg:buildings" into the file and the table it
+// names; a file that exists by its whole name is taken as it is. The table
+// defaults to opts.Table.
+func splitTable(file string, opts Options) (string, string) {
+	table := opts.Table
+	if _, err := os.Stat(file); err == nil {
+		return file, table
+	}
+	lower := strings.ToLower(file)
+	if i := strings.LastIndex(lower, ".gpkg:"); i >= 0 && i+6 < len(file) {
+		return file[:i+5], file[i+6:]
+	}
+	return file, table
+}
+
 // open opens one file with its format's scanner.
 func open(ctx context.Context, file string, opts Options, counted *atomic.Int64) (*input, error) {
+	file, table := splitTable(file, opts)
 	format := opts.Format
 	if format == "" {
 		var err error
 		if format, err = Detect(file); err != nil {
 			return nil, err
 		}
+	}
+	if table != "" && format != "gpkg" && opts.Table == "" {
+		return nil, errs.Invalid("table", "%s: only a GeoPackage has tables to choose from", filepath.Base(file))
 	}
 	base := filepath.Base(file)
 	in := &input{file: file, format: format}
@@ -177,6 +196,12 @@ func open(ctx context.Context, file string, opts Options, counted *atomic.Int64)
 		if err != nil {
 			return nil, err
 		}
+		if table != "" {
+			if err := s.Select(table); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
 		in.scanner, in.crs, in.layers = s, s.CRS(), s.Layers()
 	case "cityjson":
 		r, err := openFile()
@@ -215,3 +240,9 @@ func open(ctx context.Context, file string, opts Options, counted *atomic.Int64)
 }
 
 var _ = fmt.Sprint
+
+// filePath is the path of file, without a ":TABLE" suffix.
+func filePath(file string, opts Options) string {
+	p, _ := splitTable(file, opts)
+	return p
+}

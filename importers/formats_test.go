@@ -3,16 +3,21 @@ package importers_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/wkb"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/citytwin/citytwin/importers"
+	"github.com/citytwin/citytwin/internal/errs"
 )
 
 func gbk(tb testing.TB, s string) []byte {
@@ -226,5 +231,94 @@ func TestGeoPackage(t *testing.T) {
 	}
 	if n := count(t, s, `SELECT count(*) FROM user_features WHERE layer = 'metro_stations' AND NOT ST_Intersects(geom, ST_MakeEnvelope(-77.5, 38.7, -76.8, 39.2, 4326))`); n != 0 {
 		t.Errorf("%d stations outside Washington", n)
+	}
+}
+
+// writeGeoPackage writes a GeoPackage with two feature tables: "Stations"
+// (points) and "parks" (polygons), n features each.
+func writeGeoPackage(tb testing.TB, n int) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "city.gpkg")
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	gp := func(g orb.Geometry) []byte {
+		w, err := wkb.Marshal(g)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		// Header: magic, version 0, flags (little endian, no envelope), srs_id.
+		return append([]byte{'G', 'P', 0, 1, 0xe6, 0x10, 0, 0}, w...)
+	}
+	for _, q := range []string{
+		`CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT, srs_id INTEGER PRIMARY KEY, organization TEXT, organization_coordsys_id INTEGER, definition TEXT)`,
+		`INSERT INTO gpkg_spatial_ref_sys VALUES ('WGS 84', 4326, 'EPSG', 4326, '')`,
+		`CREATE TABLE gpkg_contents (table_name TEXT PRIMARY KEY, data_type TEXT, identifier TEXT, srs_id INTEGER)`,
+		`CREATE TABLE gpkg_geometry_columns (table_name TEXT, column_name TEXT, geometry_type_name TEXT, srs_id INTEGER, z INTEGER, m INTEGER)`,
+		`CREATE TABLE "Stations" (fid INTEGER PRIMARY KEY, geom BLOB, name TEXT)`,
+		`CREATE TABLE parks (fid INTEGER PRIMARY KEY, geom BLOB, name TEXT)`,
+		`INSERT INTO gpkg_contents VALUES ('Stations', 'features', 'Stations', 4326), ('parks', 'features', 'parks', 4326)`,
+		`INSERT INTO gpkg_geometry_columns VALUES ('Stations', 'geom', 'POINT', 4326, 0, 0), ('parks', 'geom', 'POLYGON', 4326, 0, 0)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			tb.Fatalf("%s: %v", q, err)
+		}
+	}
+	for i := 1; i <= n; i++ {
+		x, y := 116.3+float64(i)*0.001, 39.9
+		if _, err := db.Exec(`INSERT INTO "Stations" VALUES (?, ?, ?)`, i, gp(orb.Point{x, y}), fmt.Sprintf("S%d", i)); err != nil {
+			tb.Fatal(err)
+		}
+		park := orb.Polygon{{{x, y}, {x + 0.0005, y}, {x + 0.0005, y + 0.0005}, {x, y + 0.0005}, {x, y}}}
+		if _, err := db.Exec(`INSERT INTO parks VALUES (?, ?, ?)`, i, gp(park), fmt.Sprintf("P%d", i)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return path
+}
+
+// One table of a GeoPackage, named with --table (Options.Table) or as
+// FILE.gpkg:TABLE; an unknown name lists the tables.
+func TestGeoPackageTable(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	f := writeGeoPackage(t, 5)
+	// All tables, each its own layer.
+	rep, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Source: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Layers["stations"] != 5 || rep.Layers["parks"] != 5 {
+		t.Fatalf("all tables: %+v", rep)
+	}
+	// One table by option, into a layer of our choice.
+	rep, err = importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Table: "parks", Layer: "green"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Inserted != 5 || rep.Layers["green"] != 5 {
+		t.Fatalf("--table parks: %+v", rep)
+	}
+	if n := count(t, s, `SELECT count(*) FROM user_features WHERE layer = 'green' AND GeometryType(geom) = 'POLYGON' AND props->>'name' LIKE 'P%'`); n != 5 {
+		t.Fatalf("%d parks in green", n)
+	}
+	// One table by name after the file (its layer named after it).
+	rep, err = importers.Run(ctx, s, nil, importers.Options{Files: []string{f + ":Stations"}, Source: "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Inserted != 5 || rep.Layers["stations"] != 5 || len(rep.Layers) != 1 {
+		t.Fatalf("city.gpkg:Stations: %+v", rep)
+	}
+	// An unknown table says which there are; nothing is written.
+	before := count(t, s, `SELECT count(*) FROM user_features`)
+	_, err = importers.Run(ctx, s, nil, importers.Options{Files: []string{f + ":roads"}})
+	if errs.Code(err) != errs.EINVALID || !strings.Contains(err.Error(), "Stations, parks") {
+		t.Fatalf("unknown table: %v", err)
+	}
+	if count(t, s, `SELECT count(*) FROM user_features`) != before {
+		t.Fatal("an import of an unknown table wrote features")
 	}
 }

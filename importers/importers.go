@@ -26,6 +26,7 @@ import (
 type Options struct {
 	Files       []string          // paths; a folder or .zip for shapefiles
 	Format      string            // "" = detect
+	Table       string            // GeoPackage: the one feature table to import ("" = all); also FILE.gpkg:TABLE
 	Layer       string            // target layer; for multi-layer formats (osm, epanet, swmm, cityjson) "" = the format's default layers
 	Source      string            // source name for (source, source_id) upsert; "" = derived from the file name
 	CRS         string            // "" = from file (.prj, CityJSON metadata) or EPSG:4326; "EPSG:nnnn", "gcj02", "bd09"
@@ -127,7 +128,7 @@ func Run(ctx context.Context, store *spatial.Store, logger *slog.Logger, opts Op
 		}
 	}()
 	for _, f := range opts.Files {
-		if fi, err := os.Stat(f); err == nil && !fi.IsDir() {
+		if fi, err := os.Stat(filePath(f, opts)); err == nil && !fi.IsDir() {
 			bytesTotal += fi.Size()
 		}
 		in, err := open(ctx, f, opts, &counted)

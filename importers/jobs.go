@@ -100,6 +100,7 @@ type jobOptions struct {
 	Layer       string            `json:"layer,omitempty"`
 	Format      string            `json:"format,omitempty"`
 	CRS         string            `json:"crs,omitempty"`
+	Table       string            `json:"table,omitempty"`
 	Map         map[string]string `json:"map,omitempty"`
 	IDField     string            `json:"id_field,omitempty"`
 	Source      string            `json:"source,omitempty"`
@@ -176,6 +177,8 @@ func (j *Jobs) handleImportCreate(w http.ResponseWriter, r *http.Request) {
 			o.Format = v
 		case "crs":
 			o.CRS = v
+		case "table":
+			o.Table = v
 		case "id_field":
 			o.IDField = v
 		case "source":
@@ -260,7 +263,7 @@ func (j *Jobs) handleImportCreate(w http.ResponseWriter, r *http.Request) {
 	j.running[v.ID] = &Progress{Stage: "queued"}
 	j.mu.Unlock()
 	keep = true
-	opts := Options{Files: files, Format: o.Format, Layer: o.Layer, Source: o.Source, CRS: o.CRS, Map: o.Map,
+	opts := Options{Files: files, Format: o.Format, Table: o.Table, Layer: o.Layer, Source: o.Source, CRS: o.CRS, Map: o.Map,
 		IDField: o.IDField, DryRun: o.DryRun, SkipInvalid: o.SkipInvalid, Actor: actor}
 	if opts.Source == "" {
 		// Uploads are stored as N-name; the source is the uploaded name.

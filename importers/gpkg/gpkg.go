@@ -108,6 +108,29 @@ func Open(path, file string) (*Scanner, error) {
 	return s, nil
 }
 
+// Select keeps only the feature table named name (its table name, or the
+// layer name made of it). Returns EINVALID, listing the feature tables, when
+// there is none of that name.
+func (s *Scanner) Select(name string) error {
+	for _, t := range s.Tables {
+		if t.Name == name {
+			s.Tables = []Table{t}
+			return nil
+		}
+	}
+	for _, t := range s.Tables {
+		if strings.EqualFold(t.Name, name) || t.Layer == name {
+			s.Tables = []Table{t}
+			return nil
+		}
+	}
+	names := make([]string, len(s.Tables))
+	for i, t := range s.Tables {
+		names[i] = t.Name
+	}
+	return errs.Invalid("table", "%s has no feature table %q (its feature tables: %s)", s.File, name, strings.Join(names, ", "))
+}
+
 // CRS returns the CRS of the tables ("EPSG:n"), "" for lon/lat or when they
 // differ.
 func (s *Scanner) CRS() string {

@@ -37,7 +37,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("citytwin import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: citytwin import FILE... --layer LAYER [--format F] [--crs C] [--map a=b]... [--id-field F] [--source S] [--dry-run] [--skip-invalid]")
+		fmt.Fprintln(stderr, "Usage: citytwin import FILE... --layer LAYER [--format F] [--table T] [--crs C] [--map a=b]... [--id-field F] [--source S] [--dry-run] [--skip-invalid]")
+		fmt.Fprintln(stderr, "\nA GeoPackage imports every feature table, or the one named by --table or as FILE.gpkg:TABLE.")
 		fmt.Fprintf(stderr, "\nFormats: %s (detected from the file when --format is not given).\n\n", strings.Join(importers.Formats, ", "))
 		fs.PrintDefaults()
 	}
@@ -46,6 +47,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	m := mapFlag{}
 	fs.StringVar(&opts.Layer, "layer", "", "target layer (a new name creates a user layer); multi-layer formats (osm, epanet, swmm, cityjson) default to their layers")
 	fs.StringVar(&opts.Format, "format", "", "input format; detected when empty")
+	fs.StringVar(&opts.Table, "table", "", "GeoPackage: import only this feature table (also FILE.gpkg:TABLE)")
 	fs.StringVar(&opts.CRS, "crs", "", "CRS of the input: EPSG:nnnn, gcj02 or bd09; default from the file (.prj, metadata) or EPSG:4326")
 	fs.Var(m, "map", "map a source field to an attribute: source_field=attribute (repeatable)")
 	fs.StringVar(&opts.IDField, "id-field", "", "source field holding each feature's id (for upserts)")
