@@ -15,8 +15,11 @@
 //   - shapefile: a .shp, a folder holding one, or a .zip holding one; the
 //     .prj gives the CRS (see package crs), the .cpg the DBF code page (GBK,
 //     UTF-8, Latin-1; else the DBF language driver, else detection).
-//   - gpkg: every feature table of a GeoPackage; with --layer all go to that
-//     layer, else each table to a user layer named after it.
+//   - gpkg: every feature table of a GeoPackage, or only the one named by
+//     --table (Options.Table, the jobs API's "table" field) or written after
+//     the file as city.gpkg:TABLE; with --layer all go to that layer, else
+//     each table to a user layer named after it. An unknown table is
+//     EINVALID, naming the file's feature tables.
 //   - osm: .osm.pbf, .osm, .osm.bz2: buildings (height, building:levels →
 //     height_m, floors), roads, water, waterways, land use, parking, street
 //     lamps and power poles (smart_poles), pipelines with a known substance
@@ -66,14 +69,14 @@
 //
 // # Command and API
 //
-//	citytwin import FILE... --layer LAYER [--format F] [--crs C] [--map a=b]...
+//	citytwin import FILE... --layer LAYER [--format F] [--table T] [--crs C] [--map a=b]...
 //	    [--id-field F] [--source S] [--dry-run] [--skip-invalid]
 //
 // prints a progress bar on a terminal (plain lines otherwise) and the report;
 // bad input exits 1 with the message.
 //
 // POST /api/v1/imports (operator or admin) takes multipart/form-data: one or
-// more "file" parts and the fields layer, format, crs, map ("a=b", repeatable
+// more "file" parts and the fields layer, format, table, crs, map ("a=b", repeatable
 // or comma-separated), id_field, source, dry_run, skip_invalid. Bad fields
 // answer 400 at once, an upload over the limit 413; otherwise 202 with
 //
