@@ -61,12 +61,19 @@
 //
 // # Cache and invalidation
 //
-// Tiles are cached gzipped: in memory by default (LRU bounded by
-// CITYTWIN_TILE_CACHE_MB, default 256; 0 turns caching off), in Redis when
-// CITYTWIN_REDIS_URL is set (shared by instances; /readyz then checks it).
-// tegola keeps its own pgx/v4 pool of CITYTWIN_TILE_DB_POOL connections
-// (default 8) beside citytwin's pool (CITYTWIN_DB_POOL, default 16): on a
-// small machine more concurrent ST_AsMVT queries than cores only queue.
+// A tile is gzipped once when it is rendered (klauspost/compress, stateless
+// deflate), and its ETag and header values are computed then. Tiles are
+// cached gzipped: in memory by default (an LRU split into shards with their
+// own locks, bounded by CITYTWIN_TILE_CACHE_MB, default 256; 0 turns caching
+// off), whose hit writes the stored bytes and header values as they are; in
+// Redis when CITYTWIN_REDIS_URL is set (shared by instances; /readyz then
+// checks it). tegola keeps its own pgx/v4 pool of CITYTWIN_TILE_DB_POOL
+// connections (default 8) beside citytwin's pool (CITYTWIN_DB_POOL, default
+// 16): on a small machine more concurrent ST_AsMVT queries than cores only
+// queue. That pool describes each query as an unnamed statement
+// (statement_cache_mode=describe): every tile's SQL is new text, and pgx/v4's
+// default cache of named statements would cost a DEALLOCATE round trip per
+// tile once full.
 //
 // spatial.Store.OnChange tells the service about every committed write
 // before the write returns (spatial.Change: layer, ids, bound before and
