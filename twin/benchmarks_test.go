@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/citytwin/citytwin/internal/apptest"
 	"github.com/citytwin/citytwin/internal/auth"
@@ -44,6 +46,66 @@ func benchServer(b *testing.B, n int) (*server, []string) {
 	return s, ids
 }
 
+// cpuMeter measures the CPU time this process and the database's backends
+// (of this test's database) use, which a shared, loaded machine disturbs far
+// less than the wall-clock rate: the figures to compare between versions.
+type cpuMeter struct {
+	pool     *pgxpool.Pool
+	self, pg float64
+	selfPID  int
+	pids     map[int]float64
+}
+
+// procCPU returns the user and system CPU seconds of process pid.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100 // USER_HZ
+}
+
+func startCPU(b *testing.B, pool *pgxpool.Pool) *cpuMeter {
+	m := &cpuMeter{pool: pool, selfPID: os.Getpid(), pids: map[int]float64{}}
+	m.self = procCPU(m.selfPID)
+	for _, pid := range m.backends(b) {
+		m.pids[pid] = procCPU(pid)
+	}
+	return m
+}
+
+func (m *cpuMeter) backends(b *testing.B) []int {
+	rows, err := m.pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pids
+}
+
+// report adds the CPU µs per observation of the process and the database.
+func (m *cpuMeter) report(b *testing.B, obs int64) {
+	if obs <= 0 {
+		return
+	}
+	self := procCPU(m.selfPID) - m.self
+	var pg float64
+	for _, pid := range m.backends(b) {
+		pg += procCPU(pid) - m.pids[pid] // 0 for backends started during the run
+	}
+	b.ReportMetric(self*1e6/float64(obs), "proc-cpu-µs/obs")
+	b.ReportMetric(pg*1e6/float64(obs), "pg-cpu-µs/obs")
+}
+
 // BenchmarkIngestHTTP posts batches of 1,000 observations (100 devices × 10
 // readings) from 4 concurrent gateways; reports observations/s.
 func BenchmarkIngestHTTP(b *testing.B) {
@@ -52,6 +114,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	base := time.Now().UTC().Add(-24 * time.Hour)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b, s.Pool)
 	start := time.Now()
 	b.SetParallelism(4)
 	var total atomic.Int64
@@ -76,6 +139,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(total.Load())/time.Since(start).Seconds(), "obs/s")
+	cpu.report(b, total.Load())
 }
 
 // BenchmarkIngestMQTT publishes QoS 1 telemetry (4 values a message) from 50
@@ -117,6 +181,7 @@ func BenchmarkIngestMQTT(b *testing.B) {
 	var sent atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b, s.Pool)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {
@@ -153,6 +218,7 @@ func BenchmarkIngestMQTT(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(sent.Load())/time.Since(start).Seconds(), "obs/s")
+	cpu.report(b, sent.Load())
 }
 
 // BenchmarkCopyReference is the reference: the same rows written by plain
@@ -162,6 +228,7 @@ func BenchmarkCopyReference(b *testing.B) {
 	base := time.Now().UTC().Add(-24 * time.Hour)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b, pool)
 	start := time.Now()
 	rows := 0
 	for k := 0; k < b.N; k++ {
@@ -175,4 +242,5 @@ func BenchmarkCopyReference(b *testing.B) {
 		rows += len(batch)
 	}
 	b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "obs/s")
+	cpu.report(b, int64(rows))
 }

@@ -290,8 +290,8 @@ func (s *Service) commitWithRetry(ctx context.Context, batch []*writeReq) {
 
 func monthKey(t time.Time) string { return t.UTC().Format("200601") }
 
-// commitBatch stores a batch in one transaction: observations by COPY into a
-// staging table and INSERT … ON CONFLICT DO NOTHING, then the latest state,
+// commitBatch stores a batch in one transaction: observations by INSERT …
+// SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING, then the latest state,
 // rules and alarms, and the events. It returns the rows newly stored per
 // request.
 func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, error) {
@@ -324,23 +324,20 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 	s.partMu.Unlock()
 	var inserted []Observation
 	if len(all) > 0 {
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS ct_obs_stage
-			(device_id text, time timestamptz, metric text, value double precision) ON COMMIT DELETE ROWS`); err != nil {
-			return nil, fmt.Errorf("staging table: %w", err)
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ct_obs_stage"}, []string{"device_id", "time", "metric", "value"},
-			pgx.CopyFromSlice(len(all), func(i int) ([]any, error) {
-				o := all[i]
-				return []any{o.Device, o.Time, o.Metric, o.Value}, nil
-			})); err != nil {
-			return nil, fmt.Errorf("copy observations: %w", err)
+		// One statement, the rows as arrays (binary): no staging table to
+		// fill, and to truncate at every commit.
+		n := len(all)
+		ids, times, metrics, values := make([]string, n), make([]time.Time, n), make([]string, n), make([]float64, n)
+		for i, o := range all {
+			ids[i], times[i], metrics[i], values[i] = o.Device, o.Time, o.Metric, o.Value
 		}
 		rows, err := tx.Query(ctx, `INSERT INTO observations (device_id, time, metric, value)
-			SELECT device_id, time, metric, value FROM ct_obs_stage ON CONFLICT DO NOTHING
-			RETURNING device_id, time, metric, value`)
+			SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::float8[]) ON CONFLICT DO NOTHING
+			RETURNING device_id, time, metric, value`, ids, times, metrics, values)
 		if err != nil {
 			return nil, fmt.Errorf("insert observations: %w", err)
 		}
+		inserted = make([]Observation, 0, n)
 		for rows.Next() {
 			var o Observation
 			if err := rows.Scan(&o.Device, &o.Time, &o.Metric, &o.Value); err != nil {
