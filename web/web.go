@@ -58,11 +58,16 @@ const csp = "default-src 'self'; script-src 'self'; worker-src 'self' blob:; chi
 type file struct {
 	name  string
 	body  []byte
-	gz    []byte // gzip of body, when worth it
+	br    []byte // brotli of body, made by the build (NAME.br), when worth it
+	gz    []byte // gzip of body: the build's NAME.gz, or made at start when worth it
 	etag  string
 	ctype string
 	cache string
 }
+
+// The build (vite.config.ts) writes NAME.br and NAME.gz next to the files
+// worth compressing; they are served in place of NAME, not as files.
+var alternates = map[string]bool{".br": true, ".gz": true}
 
 // Handler serves the built app: index.html at "/", hashed assets under
 // /assets/ and the other files at the root of dist.
@@ -83,11 +88,18 @@ func NewHandler() (*Handler, error) {
 
 func newHandler(root fs.FS) (*Handler, error) {
 	h := &Handler{files: map[string]*file{}, start: time.Now()}
+	exists := func(p string) bool {
+		_, err := fs.Stat(root, p)
+		return err == nil
+	}
 	err := fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		if strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		if ext := path.Ext(p); alternates[ext] && exists(strings.TrimSuffix(p, ext)) {
 			return nil
 		}
 		body, err := fs.ReadFile(root, p)
@@ -108,7 +120,12 @@ func newHandler(root fs.FS) (*Handler, error) {
 		if strings.HasPrefix(p, "assets/") {
 			f.cache = cacheImmutable
 		}
-		if compressible(f.ctype) && len(body) > 1024 {
+		if br, err := fs.ReadFile(root, p+".br"); err == nil && len(br) < len(body) {
+			f.br = br
+		}
+		if gz, err := fs.ReadFile(root, p+".gz"); err == nil && len(gz) < len(body) {
+			f.gz = gz
+		} else if compressible(f.ctype) && len(body) > 1024 {
 			var buf bytes.Buffer
 			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 			zw.Write(body)
@@ -188,7 +205,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, f *file) {
 		return
 	}
 	body := f.body
-	if f.gz != nil && acceptsGzip(r) {
+	switch {
+	case f.br != nil && accepts(r, "br"):
+		hd.Set("Content-Encoding", "br")
+		body = f.br
+	case f.gz != nil && accepts(r, "gzip"):
 		hd.Set("Content-Encoding", "gzip")
 		body = f.gz
 	}
@@ -210,16 +231,17 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-func acceptsGzip(r *http.Request) bool {
-	for _, enc := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		enc = strings.TrimSpace(enc)
-		if i := strings.IndexByte(enc, ';'); i >= 0 {
-			if strings.TrimSpace(enc[i+1:]) == "q=0" {
+// accepts reports whether the request's Accept-Encoding allows enc.
+func accepts(r *http.Request, enc string) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name := strings.TrimSpace(part)
+		if i := strings.IndexByte(name, ';'); i >= 0 {
+			if q := strings.TrimSpace(name[i+1:]); q == "q=0" || q == "q=0.0" || q == "q=0.00" || q == "q=0.000" {
 				continue
 			}
-			enc = strings.TrimSpace(enc[:i])
+			name = strings.TrimSpace(name[:i])
 		}
-		if enc == "gzip" {
+		if name == enc {
 			return true
 		}
 	}

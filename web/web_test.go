@@ -2,6 +2,7 @@ package web
 
 import (
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -141,5 +142,62 @@ func TestEmbeddedBuild(t *testing.T) {
 		if rec.Code != 200 {
 			t.Errorf("GET %s = %d", p, rec.Code)
 		}
+	}
+}
+
+// TestHandlerPrecompressed checks that the build's NAME.br and NAME.gz are
+// served in place of NAME to clients that accept them, and are not files of
+// their own.
+func TestHandlerPrecompressed(t *testing.T) {
+	js := "console.log(2);" + strings.Repeat("y", 4000)
+	h, err := newHandler(fstest.MapFS{
+		"index.html":             {Data: []byte("<!doctype html>")},
+		"assets/app-Cd2.js":      {Data: []byte(js)},
+		"assets/app-Cd2.js.br":   {Data: []byte("brotli bytes")},
+		"assets/app-Cd2.js.gz":   {Data: []byte("gzip bytes of the build")},
+		"assets/archive-Ef3.gz":  {Data: []byte("a gzip file of its own")},
+		"assets/small-Gh4.js":    {Data: []byte("x")},
+		"assets/small-Gh4.js.br": {Data: []byte("larger than the file itself")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Routes(mux)
+	cases := []struct {
+		name, path, accept, status, encoding, body string
+	}{
+		{"brotli first", "/assets/app-Cd2.js", "gzip, deflate, br, zstd", "200", "br", "brotli bytes"},
+		{"gzip of the build", "/assets/app-Cd2.js", "gzip", "200", "gzip", "gzip bytes of the build"},
+		{"brotli refused", "/assets/app-Cd2.js", "br;q=0, gzip", "200", "gzip", "gzip bytes of the build"},
+		{"identity", "/assets/app-Cd2.js", "", "200", "", js},
+		{"an alternate is no file", "/assets/app-Cd2.js.br", "br", "404", "", ""},
+		{"a .gz without its file is a file", "/assets/archive-Ef3.gz", "", "200", "", "a gzip file of its own"},
+		{"an alternate larger than the file is not used", "/assets/small-Gh4.js", "br", "200", "", "x"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", tc.path, nil)
+			if tc.accept != "" {
+				req.Header.Set("Accept-Encoding", tc.accept)
+			}
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, req)
+			if rec.Code != atoi(tc.status) {
+				t.Fatalf("status %d, want %s", rec.Code, tc.status)
+			}
+			if tc.status != "200" {
+				return
+			}
+			if got := rec.Header().Get("Content-Encoding"); got != tc.encoding {
+				t.Errorf("Content-Encoding %q, want %q", got, tc.encoding)
+			}
+			if rec.Body.String() != tc.body {
+				t.Errorf("body %.40q, want %.40q", rec.Body.String(), tc.body)
+			}
+			if rec.Header().Get("Content-Length") != fmt.Sprint(len(tc.body)) {
+				t.Errorf("Content-Length %q, want %d", rec.Header().Get("Content-Length"), len(tc.body))
+			}
+		})
 	}
 }

@@ -19,7 +19,8 @@ import { loadRegistry, LayerInfo, layerTitle, attrTitle } from './registry';
 import { LiveFeed, DeviceState, Alarm, LiveStatus } from './live';
 import { hexToRGBA, statusColor, severityColor, RGBA } from './colors';
 import { Feature, featureId, lines, pointOf, bboxOf, itemsOf, idOf, parseIsolation, Isolation, ogcItems } from './data';
-import { parseHistory, drawChart } from './chart';
+// the history chart (uPlot) is loaded when a chart is first drawn
+type ChartModule = typeof import('./chart');
 
 // t0 is the navigation's start: the timings below count from it, as the
 // browser's own performance entries do.
@@ -1014,7 +1015,10 @@ class CityTwin {
       const to = new Date();
       const from = new Date(to.getTime() - 24 * 3600e3);
       try {
-        const body = await getJSON(`/api/v1/devices/${encodeURIComponent(o.dev)}/observations?${qs({ metric: o.metric, from: from.toISOString(), to: to.toISOString(), points: 120 })}`);
+        const [body, { parseHistory, drawChart }] = await Promise.all([
+          getJSON(`/api/v1/devices/${encodeURIComponent(o.dev)}/observations?${qs({ metric: o.metric, from: from.toISOString(), to: to.toISOString(), points: 120 })}`),
+          import('./chart') as Promise<ChartModule>,
+        ]);
         const buckets = parseHistory(body, o.metric);
         if (!buckets.length) {
           chart.replaceChildren(h('div', { class: 'muted', text: '—' }));
