@@ -8,8 +8,9 @@
 // [Handler] serves the build: "GET /" is index.html (Cache-Control no-cache,
 // an ETag, and a Content-Security-Policy that keeps every request on the
 // serving origin), the content-hashed files under /assets/ are served
-// immutable for a year, and every file is gzip-compressed once at start when
-// the client accepts it.
+// immutable for a year, and the brotli (NAME.br) or gzip (NAME.gz) copy the
+// build wrote of a file is served in its place to a client that accepts it
+// (a file without a gzip copy is gzip-compressed once at start).
 //
 // The app reads only citytwin's own APIs: /tiles/style.json and the tiles,
 // /ogc/collections (layer titles in Chinese and English, palettes), the
