@@ -382,16 +382,16 @@ func BenchmarkTilesCompare(b *testing.B) {
 		svcSQL[i] = s
 	}
 	// The bare pool has the size of tegola's (8) and its protocol: tegola's
-	// pgx/v4 pool describes each new query with an unnamed statement, then
-	// runs it (statement_cache_mode=describe), which is pgx/v5's
-	// cache_describe. Like for like.
+	// pgx/v4 pool prepares each query as the unnamed statement and runs it
+	// from there (statement_cache_capacity=0), which is pgx/v5's
+	// describe_exec. Like for like.
 	u := uncached.DatabaseURL()
 	if strings.Contains(u, "?") {
 		u += "&"
 	} else {
 		u += "?"
 	}
-	u += "pool_max_conns=8&default_query_exec_mode=cache_describe"
+	u += "pool_max_conns=8&default_query_exec_mode=describe_exec"
 	pool := dbtest.MustOpenPoolURL(b, u)
 	perZoom := map[maptile.Zoom]int{}
 	for _, tl := range tls {

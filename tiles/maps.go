@@ -250,11 +250,12 @@ func tegolaURI(dbURL string, maxConns int) (string, error) {
 	// Every tile's SQL is new text (its envelope is literal), so pgx/v4's
 	// default, a cache of 512 named prepared statements per connection,
 	// fills up and then costs a DEALLOCATE round trip per tile on top of the
-	// prepare. In describe mode the statement is unnamed: the same two round
-	// trips as pgx/v5's default for a new query, nothing to deallocate, no
-	// plans piling up in the backends.
-	if q.Get("statement_cache_mode") == "" {
-		q.Set("statement_cache_mode", "describe")
+	// prepare. Its describe mode re-parses each new query when it runs it.
+	// With no cache, each query is prepared as the unnamed statement and run
+	// from it: parsed once, two round trips (pgx/v5's describe_exec),
+	// nothing to deallocate, no plans piling up in the backends.
+	if q.Get("statement_cache_capacity") == "" {
+		q.Set("statement_cache_capacity", "0")
 	}
 	if q.Get("application_name") == "" {
 		q.Set("application_name", "citytwin-tiles")
