@@ -49,8 +49,9 @@ let deck: DeckModule | null = null;
 
 // Sources of the server's style that the first view does without: their
 // tiles are asked for only once their layers are to be drawn. "infra" (pipes,
-// nodes, poles, cameras, project sites) comes right after the first frame of
-// buildings; "hex" when the hexagon map is turned on.
+// nodes, poles, cameras, project sites) comes once the base tiles of the
+// first view are drawn (afterFirstFrame); "hex" when the hexagon map is
+// turned on.
 const deferredSources = ['infra', 'hex'];
 
 const $ = <T extends HTMLElement = HTMLElement>(sel: string, root: ParentNode = document) => root.querySelector(sel) as T;
