@@ -266,7 +266,9 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	var copyErr error
 	if plan != nil {
 		sink = newDirectSink(col, plan)
-		copyErr = runDirect(ctx, tx, sink)
+		if copyErr = runDirect(ctx, tx, sink); copyErr == nil {
+			copyErr = plan.rebuildIndexes(ctx, tx)
+		}
 	} else {
 		src := &copySource{collector: col}
 		_, copyErr = tx.CopyFrom(ctx, pgx.Identifier{"ct_stage"}, st.columns(), src)

@@ -108,6 +108,14 @@ func TestDirectMatchesStaging(t *testing.T) {
 	if direct.Direct != n || staged.Direct != 0 {
 		t.Fatalf("%d buildings copied directly, %d in the staged load; want %d, 0", direct.Direct, staged.Direct, n)
 	}
+	// The plain indexes dropped for the first load into the empty table are
+	// back, valid.
+	if v := query(t, s, `SELECT count(*) FROM pg_index WHERE indrelid = 'buildings'::regclass AND indisvalid`); v != 4 {
+		t.Fatalf("buildings has %d valid indexes, want 4", v)
+	}
+	if v := query(t, s, `SELECT count(*) FROM pg_indexes WHERE tablename = 'buildings' AND indexdef LIKE '%USING gist (geom)%'`); v != 1 {
+		t.Fatal("the GiST index of buildings is missing")
+	}
 	if direct.Repaired == 0 {
 		t.Fatal("nothing was repaired")
 	}
@@ -196,5 +204,8 @@ func TestDirectAllOrNothing(t *testing.T) {
 	}
 	if v := query(t, s, `SELECT count(*) FROM buildings`) + query(t, s, `SELECT count(*) FROM feature_cells`); v != 0 {
 		t.Fatalf("%d rows stayed", v)
+	}
+	if v := query(t, s, `SELECT count(*) FROM pg_index WHERE indrelid = 'buildings'::regclass AND indisvalid`); v != 4 {
+		t.Fatalf("buildings has %d valid indexes after the failed load, want 4", v)
 	}
 }

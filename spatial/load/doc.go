@@ -1,0 +1,44 @@
+// Package load is the bulk loader behind citytwin import and the import
+// jobs API: it takes the records a reader yields, checks and repairs their
+// geometry (spatial.GeomChecker), computes their H3 cells and writes them in
+// one transaction, then tells the store (and so the tile caches) what
+// changed.
+//
+// # Pipeline
+//
+// One goroutine reads records (next is only ever called from it) into
+// batches of 256; Options.Workers goroutines (GOMAXPROCS by default) decode
+// them (Record.Decode: parsing runs in parallel), reproject, check, compute
+// the h3 column and the cover cells, and encode the rows; the calling
+// goroutine takes the batches in reading order and streams them to
+// PostgreSQL with COPY on the transaction's connection.
+//
+// # Two ways into a table
+//
+// A first load, the common bulk case, is one whose first record's source has
+// no feature in its layer yet (checked under a transaction-scoped advisory
+// lock on the layer and source). Its records are copied straight into the
+// layer's table: the workers encode each row in PostgreSQL's binary COPY
+// format (geometry as EWKB, which PostGIS's binary input reads as is), the
+// ids come from the table's sequence, reserved a block at a time, and the
+// cover cells go into feature_cells with a second COPY after each chunk. No
+// staging table, no INSERT ... SELECT, no ON CONFLICT.
+//
+// Everything else is staged: records of other layers or sources, a second
+// record with a source id seen before (the last one wins), and every record
+// of a load whose source already has features. They are copied into a
+// temporary table, deduplicated, and upserted on (source, source_id) per
+// layer; their cells replace the old ones. Both ways give the same rows,
+// cells and report (TestDirectMatchesStaging).
+//
+// # Guarantees
+//
+// The whole load commits or nothing does: a rejected record fails it
+// (EINVALID naming file and record) unless Options.SkipInvalid, and a value
+// the table refuses (a CHECK constraint) fails it as EINVALID too. Result
+// counts read, inserted, updated, repaired and rejected records, with the
+// first rejections and their reasons; Result.Direct says how many features
+// took the direct way. Memory stays bounded: batches in flight, one chunk's
+// cover cells and staged rows, and 8 bytes or so per source id of a direct
+// load to catch repeats (past 8 million ids the rest is staged).
+package load
