@@ -226,8 +226,9 @@ func (h *brokerHook) queueAck(cl *mqtt.Client, pk packets.Packet, wait func() er
 }
 
 // maxPendingAcks bounds the QoS 1 messages of one client waiting for their
-// batch (the broker's default receive maximum).
-const maxPendingAcks = 1024
+// batch: enough for a gateway publishing for many devices to keep a few
+// batches' worth in flight while a commit is slow.
+const maxPendingAcks = 4096
 
 // ackLoop sends the PUBACKs of cl's messages in order, each once its batch
 // has committed (or its content was refused). A message that could not be

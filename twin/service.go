@@ -30,10 +30,14 @@ type Options struct {
 	// HealthEvery is how often devices are checked for silence (default 1 s).
 	HealthEvery time.Duration
 	// BatchRows and BatchWait bound a write batch: up to this many rows, or
-	// this long after the first one (defaults 2000 and 20 ms).
+	// this long after the first one (defaults 8000 and 20 ms). A batch takes
+	// what is queued when it starts, so it is small under light load; under
+	// a backlog, big batches share the per-device work (latest state, device
+	// row, one event) among more observations.
 	BatchRows int
 	BatchWait time.Duration
-	// Writers is the number of batch writers (default 2).
+	// Writers is the number of batch writers (default 3): one batch's
+	// insert overlaps the others' state and commit.
 	Writers int
 	// Rate and Burst limit each device's observations per second (a token
 	// bucket; defaults 100/s and a burst of 2000).
@@ -54,13 +58,13 @@ func (o *Options) defaults() {
 		o.HealthEvery = time.Second
 	}
 	if o.BatchRows <= 0 {
-		o.BatchRows = 2000
+		o.BatchRows = 8000
 	}
 	if o.BatchWait <= 0 {
 		o.BatchWait = 20 * time.Millisecond
 	}
 	if o.Writers <= 0 {
-		o.Writers = 2
+		o.Writers = 3
 	}
 	if o.Rate <= 0 {
 		o.Rate = 100
@@ -211,7 +215,7 @@ func NewService(pool *pgxpool.Pool, reg *spatial.Registry, store *spatial.Store,
 		buckets: map[string]*bucket{},
 		parts:   map[string]bool{},
 		pending: map[int64]chan CommandAck{},
-		queue:   make(chan *writeReq, 1024),
+		queue:   make(chan *writeReq, 4096),
 	}
 }
 
