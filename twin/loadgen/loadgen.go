@@ -476,19 +476,23 @@ func dialClient(ctx context.Context, cfg Config, bbox []float64) (*wsClient, err
 	return c, nil
 }
 
+// deviceData is the part of a device's state the clients check: its id and
+// the time of its pm10 reading (decoded into a struct, not a map of every
+// metric: the load generator shares the machine with the server).
 type deviceData struct {
 	ID     string `json:"id"`
-	Values map[string]struct {
-		Time time.Time `json:"time"`
+	Values struct {
+		PM10 *struct {
+			Time time.Time `json:"time"`
+		} `json:"pm10"`
 	} `json:"values"`
 }
 
 func (d deviceData) obsTime() int64 {
-	v, ok := d.Values[metric]
-	if !ok {
+	if d.Values.PM10 == nil {
 		return 0
 	}
-	return v.Time.UnixMicro()
+	return d.Values.PM10.Time.UnixMicro()
 }
 
 type frame struct {
