@@ -381,17 +381,16 @@ func BenchmarkTilesCompare(b *testing.B) {
 		}
 		svcSQL[i] = s
 	}
-	// The bare pool has the size of tegola's (8) and its protocol: tegola's
-	// pgx/v4 pool prepares each query as the unnamed statement and runs it
-	// from there (statement_cache_capacity=0), which is pgx/v5's
-	// describe_exec. Like for like.
+	// The bare pool has the size of tegola's (8) and its protocol: pgx/v4's
+	// default, a named prepared statement per query (cached), is pgx/v5's
+	// default cache_statement. Like for like.
 	u := uncached.DatabaseURL()
 	if strings.Contains(u, "?") {
 		u += "&"
 	} else {
 		u += "?"
 	}
-	u += "pool_max_conns=8&default_query_exec_mode=describe_exec"
+	u += "pool_max_conns=8&default_query_exec_mode=cache_statement"
 	pool := dbtest.MustOpenPoolURL(b, u)
 	perZoom := map[maptile.Zoom]int{}
 	for _, tl := range tls {

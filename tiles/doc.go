@@ -70,10 +70,7 @@
 // checks it). tegola keeps its own pgx/v4 pool of CITYTWIN_TILE_DB_POOL
 // connections (default 8) beside citytwin's pool (CITYTWIN_DB_POOL, default
 // 16): on a small machine more concurrent ST_AsMVT queries than cores only
-// queue. That pool prepares each query as the unnamed statement and runs it
-// from there (statement_cache_capacity=0): every tile's SQL is new text, and
-// pgx/v4's default cache of named statements would cost a DEALLOCATE round
-// trip per tile once full (its describe mode parses each query twice).
+// queue.
 //
 // spatial.Store.OnChange tells the service about every committed write
 // before the write returns (spatial.Change: layer, ids, bound before and
