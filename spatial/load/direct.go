@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
@@ -473,10 +475,12 @@ func (p *directPlan) key(sourceID string) uint64 { return maphash.String(p.seed,
 // runDirect copies the load's records chunk by chunk: the chunk's rows into
 // the layer's table, then its cover cells into feature_cells, then its
 // staged rows into ct_stage.
-func runDirect(ctx context.Context, tx pgx.Tx, s *directSink) error {
+func runDirect(ctx context.Context, tx pgx.Tx, s *directSink, logger *slog.Logger) error {
 	conn := tx.Conn().PgConn()
 	block := minIDBlock
 	for !s.eof {
+		t0 := time.Now()
+		written := s.written
 		var ids []int64
 		if err := tx.QueryRow(ctx, `SELECT array_agg(nextval($1::regclass)) FROM generate_series(1, $2)`, s.plan.seq, block).Scan(&ids); err != nil {
 			return fmt.Errorf("%s: reserve ids: %w", s.plan.layer.Name, err)
@@ -491,6 +495,7 @@ func runDirect(ctx context.Context, tx pgx.Tx, s *directSink) error {
 			}
 			return directError(s.plan, err)
 		}
+		t1 := time.Now()
 		if s.cellRows > 0 {
 			s.cellBuf = append(s.cellBuf, copyTrailer...)
 			r := io.MultiReader(strings.NewReader(string(copyHeader)), &byteReader{b: s.cellBuf})
@@ -498,11 +503,14 @@ func runDirect(ctx context.Context, tx pgx.Tx, s *directSink) error {
 				return fmt.Errorf("feature cells: %w", err)
 			}
 		}
+		t2 := time.Now()
 		if len(s.stageRows) > 0 {
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ct_stage"}, s.st.columns(), pgx.CopyFromRows(s.stageRows)); err != nil {
 				return fmt.Errorf("stage: %w", err)
 			}
 		}
+		logger.Debug("import chunk", "layer", s.plan.layer.Name, "rows", s.written-written, "cells", s.cellRows, "staged", len(s.stageRows),
+			"rows_took", t1.Sub(t0).Round(time.Millisecond), "cells_took", t2.Sub(t1).Round(time.Millisecond), "stage_took", time.Since(t2).Round(time.Millisecond))
 	}
 	return nil
 }

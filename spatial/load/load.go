@@ -266,8 +266,11 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	var copyErr error
 	if plan != nil {
 		sink = newDirectSink(col, plan)
-		if copyErr = runDirect(ctx, tx, sink); copyErr == nil {
-			copyErr = plan.rebuildIndexes(ctx, tx)
+		if copyErr = runDirect(ctx, tx, sink, logger); copyErr == nil {
+			t, n := time.Now(), len(plan.rebuild)
+			if copyErr = plan.rebuildIndexes(ctx, tx); copyErr == nil && n > 0 {
+				logger.Debug("import indexes rebuilt", "layer", plan.layer.Name, "indexes", n, "took", time.Since(t).Round(time.Millisecond))
+			}
 		}
 	} else {
 		src := &copySource{collector: col}
