@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +63,17 @@ const MaxBatch = 100000
 // is rejected on its own (its index says which); a body that is not an
 // array at all is an EINVALID error.
 func ParseObservations(body []byte, ndjson bool) ([]parsed, error) {
+	if !ndjson {
+		if out, ok := fastParse(body); ok {
+			return out, nil
+		}
+	}
+	return parseObservations(body, ndjson)
+}
+
+// parseObservations is ParseObservations with encoding/json: for any body,
+// including those fastParse leaves to it.
+func parseObservations(body []byte, ndjson bool) ([]parsed, error) {
 	var raws []json.RawMessage
 	if ndjson {
 		sc := bufio.NewScanner(bytes.NewReader(body))
@@ -112,6 +124,11 @@ func parseOne(i int, raw []byte) parsed {
 	if err := dec.Decode(&w); err != nil {
 		return parsed{reject: &Rejection{Index: i, Reason: RejectMalformed + ": " + err.Error()}}
 	}
+	return checkWire(i, w)
+}
+
+// checkWire checks a decoded record.
+func checkWire(i int, w obsWire) parsed {
 	p := parsed{Observation: Observation{Device: w.Device, Metric: w.Metric}}
 	rej := func(reason string) parsed {
 		p.reject = &Rejection{Index: i, Device: w.Device, Metric: w.Metric, Reason: reason}
@@ -138,6 +155,14 @@ func number(raw json.RawMessage) (float64, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || !(raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
 		return 0, false
+	}
+	if numberEnd(raw, 0) == len(raw) {
+		// A JSON number: what json.Unmarshal would do, without it.
+		v, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, false
+		}
+		return v, true
 	}
 	var v float64
 	if err := json.Unmarshal(raw, &v); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
@@ -256,4 +281,162 @@ func ParseTopic(topic string) (id, rest string, ok bool) {
 		return id, rest, deviceIDRe.MatchString(id)
 	}
 	return "", "", false
+}
+
+// fastParse reads the common shape of an ingest body, a JSON array of flat
+// objects whose keys are device, time, metric and value (each at most once)
+// with plain ASCII strings (no escapes) and a number value, in one pass
+// without reflection, giving what parseObservations gives. Anything else
+// (escapes, other keys or types, a malformed body, too many records) makes
+// it return false, and the body goes to parseObservations.
+func fastParse(b []byte) ([]parsed, bool) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return nil, false
+	}
+	out := make([]parsed, 0, len(b)/96+1)
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return out, skipWS(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '{' {
+			return nil, false
+		}
+		var w obsWire
+		var seen uint8
+		i = skipWS(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			i++
+		} else {
+			for {
+				key, j, ok := plainString(b, i)
+				if !ok {
+					return nil, false
+				}
+				i = skipWS(b, j)
+				if i >= len(b) || b[i] != ':' {
+					return nil, false
+				}
+				i = skipWS(b, i+1)
+				var bit uint8
+				switch string(key) {
+				case "device":
+					bit = 1
+					w.Device, i, ok = plainStringValue(b, i)
+				case "time":
+					bit = 2
+					w.Time, i, ok = plainStringValue(b, i)
+				case "metric":
+					bit = 4
+					w.Metric, i, ok = plainStringValue(b, i)
+				case "value":
+					bit = 8
+					end := numberEnd(b, i)
+					ok = end > i
+					w.Value, i = json.RawMessage(b[i:end]), end
+				}
+				if bit == 0 || !ok || seen&bit != 0 {
+					return nil, false
+				}
+				seen |= bit
+				i = skipWS(b, i)
+				if i < len(b) && b[i] == ',' {
+					i = skipWS(b, i+1)
+					continue
+				}
+				if i < len(b) && b[i] == '}' {
+					i++
+					break
+				}
+				return nil, false
+			}
+		}
+		if len(out) == MaxBatch {
+			return nil, false
+		}
+		out = append(out, checkWire(len(out), w))
+		i = skipWS(b, i)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == ']' {
+			return out, skipWS(b, i+1) == len(b)
+		}
+		return nil, false
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString reads a JSON string at b[i] made only of printable ASCII
+// without escapes, and returns it as a view of b and the index after it.
+func plainString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return b[i+1 : j], j + 1, true
+		case c < 0x20 || c == '\\' || c >= 0x7f:
+			return nil, i, false
+		}
+	}
+	return nil, i, false
+}
+
+func plainStringValue(b []byte, i int) (string, int, bool) {
+	v, j, ok := plainString(b, i)
+	return string(v), j, ok
+}
+
+// numberEnd returns the index after the JSON number at b[i], or i when
+// there is none.
+func numberEnd(b []byte, i int) int {
+	j := i
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	switch {
+	case j < len(b) && b[j] == '0':
+		j++
+	case j < len(b) && b[j] >= '1' && b[j] <= '9':
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+	default:
+		return i
+	}
+	if j < len(b) && b[j] == '.' {
+		k := j + 1
+		for k < len(b) && b[k] >= '0' && b[k] <= '9' {
+			k++
+		}
+		if k == j+1 {
+			return i
+		}
+		j = k
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		k := j + 1
+		if k < len(b) && (b[k] == '+' || b[k] == '-') {
+			k++
+		}
+		d := k
+		for k < len(b) && b[k] >= '0' && b[k] <= '9' {
+			k++
+		}
+		if k == d {
+			return i
+		}
+		j = k
+	}
+	return j
 }
