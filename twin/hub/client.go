@@ -38,6 +38,9 @@ type client struct {
 	notify     chan struct{}
 	// buf holds the batch frames of the last drain (the writer's own).
 	buf []byte
+	// routed gathers the items of one dispatch for this client (under
+	// Hub.mu, written only by dispatch).
+	routed []*item
 }
 
 func newClient(h *Hub) *client {

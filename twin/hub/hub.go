@@ -64,7 +64,7 @@ type Hub struct {
 	resCount   [16]int
 	entitySubs map[string]map[*client]struct{}
 	loaded     bool
-	scratch    map[*client][]*item
+	touched    []*client // clients with routed items, during dispatch
 }
 
 // entry is the latest state of one entity (or an open alarm).
@@ -248,17 +248,17 @@ func (h *Hub) dispatch(evs []feed.Event) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	// Items per client, queued with one lock and one wake-up per client.
-	out := h.scratch
-	if out == nil {
-		out = map[*client][]*item{}
-		h.scratch = out
-	}
+	// Items per client gather in the client's own slice (no map look-up per
+	// item), then are queued with one lock and one wake-up per client.
+	touched := h.touched[:0]
 	defer func() {
-		for c, items := range out {
-			c.enqueueAll(items)
+		for _, c := range touched {
+			c.enqueueAll(c.routed)
+			clear(c.routed)
+			c.routed = c.routed[:0]
 		}
-		clear(out)
+		clear(touched)
+		h.touched = touched[:0]
 	}()
 	for _, ev := range evs {
 		if ev.Seq <= h.seq {
@@ -268,7 +268,7 @@ func (h *Hub) dispatch(evs []feed.Event) {
 		h.seq = ev.Seq
 		it := &item{ev: ev, msg: h.render(ev)}
 		h.pushRing(it)
-		h.route(it, out)
+		touched = h.route(it, touched)
 		if !ev.At.IsZero() {
 			h.metrics.lag.Observe(now.Sub(ev.At).Seconds())
 		}
@@ -276,27 +276,35 @@ func (h *Hub) dispatch(evs []feed.Event) {
 	h.metrics.events.Add(float64(len(evs)))
 }
 
-// route adds it to out for every client whose subscription covers it.
-func (h *Hub) route(it *item, out map[*client][]*item) {
+// route adds it to the routed items of every client whose subscription
+// covers it, and returns touched with the clients it added to first.
+// h.mu must be held for writing.
+func (h *Hub) route(it *item, touched []*client) []*client {
 	ev := &it.ev
-	for c := range h.entitySubs[ev.Entity] {
-		if c.sub.wantsLayer(ev.Layer) {
-			out[c] = append(out[c], it)
+	add := func(c *client) {
+		if !c.sub.wantsLayer(ev.Layer) {
+			return
 		}
+		if len(c.routed) == 0 {
+			touched = append(touched, c)
+		}
+		c.routed = append(c.routed, it)
+	}
+	for c := range h.entitySubs[ev.Entity] {
+		add(c)
 	}
 	if ev.Cell == 0 {
-		return
+		return touched
 	}
 	for res := 0; res < len(h.resCount); res++ {
 		if h.resCount[res] == 0 {
 			continue
 		}
 		for c := range h.cellSubs[res][parent(ev.Cell, res)] {
-			if c.sub.wantsLayer(ev.Layer) {
-				out[c] = append(out[c], it)
-			}
+			add(c)
 		}
 	}
+	return touched
 }
 
 func (h *Hub) pushRing(it *item) {

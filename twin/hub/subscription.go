@@ -99,12 +99,18 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 // resolution or a set of entities, filtered by layers.
 type subscription struct {
 	layers   map[string]bool // nil: every layer
+	layer    string          // the one layer, when layers holds one
 	res      int
 	cells    map[uint64]bool
 	entities map[string]bool
 }
 
-func (s *subscription) wantsLayer(l string) bool { return s.layers == nil || s.layers[l] }
+func (s *subscription) wantsLayer(l string) bool {
+	if s.layer != "" {
+		return l == s.layer // the usual case: a string compare, not a hash
+	}
+	return s.layers == nil || s.layers[l]
+}
 
 // covers reports whether an entity at cell (resolution 10) with the given
 // entity id and layer is in the subscription.
@@ -125,6 +131,9 @@ func newSubscription(m ClientMessage) (*subscription, error) {
 		s.layers = map[string]bool{}
 		for _, l := range m.Layers {
 			s.layers[l] = true
+		}
+		if len(s.layers) == 1 {
+			s.layer = m.Layers[0]
 		}
 	}
 	switch {
