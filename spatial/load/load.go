@@ -360,8 +360,11 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 			if direct {
 				directSource = sink.plan.source
 			}
+			// Updated counts every staged feature that existed, rewritten or
+			// left as it was (the upsert skips unchanged ones).
 			var sins, supd int64
-			if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins AND source <> $2) FROM ct_ids WHERE layer = $1`,
+			if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM ct_ids WHERE layer = $1 AND ins),
+				(SELECT count(*) FROM ct_stage s WHERE s.layer = $1 AND s.source <> $2) - (SELECT count(*) FROM ct_ids WHERE layer = $1 AND ins AND source <> $2)`,
 				l.Name, directSource).Scan(&sins, &supd); err != nil {
 				return nil, err
 			}
@@ -394,8 +397,10 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	}
 	logger.Info("import upserted", "inserted", res.Inserted, "updated", res.Updated, "took", time.Since(start).Round(time.Millisecond))
 	if len(col.counts) > 0 {
-		// H3 cover cells of staged rows: replace those of updated features.
-		if _, err := tx.Exec(ctx, `DELETE FROM feature_cells f USING ct_ids i WHERE NOT i.ins AND f.layer = i.layer AND f.feature_id = i.id`); err != nil {
+		// H3 cover cells of staged rows: those an updated feature no longer
+		// has go, the new ones come (the cells it keeps stay as they are).
+		if _, err := tx.Exec(ctx, `DELETE FROM feature_cells f USING ct_ids i JOIN ct_stage s ON s.layer = i.layer AND s.source = i.source AND s.source_id = i.source_id
+			WHERE NOT i.ins AND f.layer = i.layer AND f.feature_id = i.id AND f.cell <> ALL (coalesce(s.cells, '{}'))`); err != nil {
 			return nil, fmt.Errorf("feature cells: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO feature_cells (layer, feature_id, cell)

@@ -209,3 +209,51 @@ func TestDirectAllOrNothing(t *testing.T) {
 		t.Fatalf("buildings has %d valid indexes after the failed load, want 4", v)
 	}
 }
+
+// A re-import leaves unchanged features as they are, and gives a moved one
+// the cells it now covers, as a first load of the new file would.
+func TestReimportMovesCells(t *testing.T) {
+	s := MustOpenStore(t)
+	const n = 200
+	load(t, s, records("m", n), Options{})
+	var before string
+	if err := s.Pool.QueryRow(context.Background(), `SELECT updated_at::text FROM buildings WHERE source = 'm' AND source_id = 'b150'`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	moved := func(src string) []*Record {
+		recs := records(src, n)
+		for _, r := range recs {
+			if p, ok := r.Geom.(orb.Polygon); ok && r.SourceID < "b2" { // b0, b1, b10..b19, b100..b199
+				q := orb.Polygon{append(orb.Ring(nil), p[0]...)}
+				for i := range q[0] {
+					q[0][i][0] += 0.01
+				}
+				r.Geom = q
+			}
+		}
+		return recs
+	}
+	again := load(t, s, moved("m"), Options{})
+	if again.Inserted != 0 || again.Updated != 2*n {
+		t.Fatalf("re-import: %+v", again)
+	}
+	fresh := load(t, s, moved("f"), Options{})
+	if fresh.Direct == 0 {
+		t.Fatal("the fresh load was not direct")
+	}
+	q := `SELECT count(*) FROM (SELECT b.source_id, c.cell FROM feature_cells c JOIN buildings b ON c.layer = 'buildings' AND b.id = c.feature_id WHERE b.source = $1
+		EXCEPT SELECT b.source_id, c.cell FROM feature_cells c JOIN buildings b ON c.layer = 'buildings' AND b.id = c.feature_id WHERE b.source = $2) x`
+	if d := query(t, s, q, "m", "f") + query(t, s, q, "f", "m"); d != 0 {
+		t.Fatalf("%d cells differ between the re-import and a fresh load", d)
+	}
+	var after string
+	if err := s.Pool.QueryRow(context.Background(), `SELECT updated_at::text FROM buildings WHERE source = 'm' AND source_id = 'b150'`).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if v := query(t, s, `SELECT count(*) FROM buildings WHERE source = 'm' AND updated_at > created_at`); v == 0 || after == before {
+		t.Fatalf("%d buildings rewritten; b150 (moved) updated_at %s -> %s", v, before, after)
+	}
+	if v := query(t, s, `SELECT count(*) FROM buildings WHERE source = 'm' AND source_id = 'b3' AND updated_at = created_at`); v != 1 {
+		t.Fatal("b3, unchanged, was rewritten")
+	}
+}

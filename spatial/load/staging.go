@@ -270,12 +270,15 @@ func toFloat(v any) (float64, error) {
 
 // upsertSQL moves layer l's staged rows into its table. $1 is the layer name.
 func (st *staging) upsertSQL(l *spatial.Layer, defaults map[string]string, has3D bool) string {
-	var cols, sel, set []string
+	var cols, sel, set, old, new []string
 	add := func(col, expr string) {
-		cols = append(cols, pgx.Identifier{col}.Sanitize())
+		c := pgx.Identifier{col}.Sanitize()
+		cols = append(cols, c)
 		sel = append(sel, expr)
 		if col != "source" && col != "source_id" && col != "layer" {
-			set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", pgx.Identifier{col}.Sanitize(), pgx.Identifier{col}.Sanitize()))
+			set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", c, c))
+			old = append(old, "t."+c)
+			new = append(new, "EXCLUDED."+c)
 		}
 	}
 	conflict := "(source, source_id)"
@@ -301,11 +304,15 @@ func (st *staging) upsertSQL(l *spatial.Layer, defaults map[string]string, has3D
 		}
 	}
 	set = append(set, "updated_at = now()")
+	// A feature the load would leave as it is keeps its row: no new row
+	// version, no index entries, no derived columns computed again, no tile
+	// to drop. Re-importing an unchanged file is then mostly look-ups.
 	return fmt.Sprintf(`WITH up AS (INSERT INTO %s AS t (%s) SELECT %s FROM ct_stage s WHERE s.layer = $1 ORDER BY s.h3
-	ON CONFLICT %s DO UPDATE SET %s
+	ON CONFLICT %s DO UPDATE SET %s WHERE (%s) IS DISTINCT FROM (%s)
 	RETURNING t.id, t.source, t.source_id, (t.xmax = 0) AS ins)
 INSERT INTO ct_ids (layer, id, source, source_id, ins) SELECT $1, id, source, source_id, ins FROM up`,
-		l.TableIdent(), strings.Join(cols, ", "), strings.Join(sel, ", "), conflict, strings.Join(set, ", "))
+		l.TableIdent(), strings.Join(cols, ", "), strings.Join(sel, ", "), conflict, strings.Join(set, ", "),
+		strings.Join(old, ", "), strings.Join(new, ", "))
 }
 
 // MaxCover bounds the H3 cover cells of one feature. A feature that would
