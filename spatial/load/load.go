@@ -385,6 +385,9 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		res.Inserted += ins
 		res.Updated += upd
 		res.Layers[l.Name] = ins + upd
+		if len(ids) == 0 {
+			continue // every feature was already as the load has it
+		}
 		c := spatial.Change{Layer: l.Name, Bound: b}
 		slices.Sort(ids)
 		ids = slices.Compact(ids)

@@ -155,8 +155,13 @@ func TestDirectMatchesStaging(t *testing.T) {
 	if ids["buildings"] != 2*n || ids["smart_poles"] != 2*n {
 		t.Fatalf("changes told %v", ids)
 	}
-	// A second load of the source upserts: every feature is an update.
+	// A second load of the source upserts: every feature is an update, and
+	// as none changed, no tile needs dropping.
+	changes = nil
 	again := load(t, s, records("d", n), Options{SkipInvalid: true})
+	if len(changes) != 0 {
+		t.Fatalf("an unchanged re-import told changes %+v", changes)
+	}
 	if again.Inserted != 0 || again.Updated != 2*n || again.Direct != 0 {
 		t.Fatalf("re-import: %+v", again)
 	}
