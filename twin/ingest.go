@@ -368,19 +368,24 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 	// another batch's insert waits on this one's rows cannot deadlock.)
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
+	tLocked := time.Now()
 	c := s.newChangeSet()
 	if err := s.applyObservations(ctx, tx, c, inserted, seen); err != nil {
 		return nil, err
 	}
+	tApplied := time.Now()
 	if err := c.finish(ctx, tx); err != nil {
 		return nil, err
 	}
+	tState := time.Now()
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err
 	}
+	tCommit := time.Now()
 	c.install(ctx)
-	s.Logger.Debug("twin: batch committed", "rows", len(all), "new", len(inserted), "requests", len(batch),
-		"insert", tInsert.Sub(t0), "total", time.Since(t0))
+	s.Logger.Debug("twin: batch committed", "rows", len(all), "new", len(inserted), "requests", len(batch), "devices", len(c.order),
+		"insert", tInsert.Sub(t0), "lock_wait", tLocked.Sub(tInsert), "apply", tApplied.Sub(tLocked), "state", tState.Sub(tApplied),
+		"commit", tCommit.Sub(tState), "total", time.Since(t0))
 	s.partMu.Lock()
 	for _, k := range newParts {
 		s.parts[k] = true
