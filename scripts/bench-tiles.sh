@@ -5,13 +5,19 @@
 # TileJSON bounds), at 1, 10 and 64 clients: (a) bare SQL through pgx, (r)
 # citytwin's render without HTTP, (b) citytwin uncached over HTTP, (c)
 # citytwin cached; medians, p99, tiles/s and ratios, the kinds taking turns
-# over 3 rounds; then a paired 1-client pass of (a) and (b) tile by tile.
+# over 3 rounds; then a paired 1-client pass of (a) and (b) tile by tile;
+# then (c) again with wrk, an HTTP load tool in its own process, as browsers
+# are (a load generator inside the server's process shares its scheduler).
 # Then the per-tile Go benchmarks. pg_tileserv is not packaged in Debian, so
 # the bare query is the reference. The load average is printed before and
 # after: on a shared machine, quote figures with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+if ! command -v wrk >/dev/null; then
+  SUDO=""; [ "$(id -u)" != 0 ] && SUDO=sudo
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+fi
 BENCHTIME=${BENCHTIME:-2s}
 echo "load before: $(uptime)"
 go test ./tiles -run '^$' -bench 'BenchmarkTilesCompare' -benchtime 1x -timeout 30m
