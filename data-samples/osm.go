@@ -281,20 +281,10 @@ func generateAlongRoads(ctx context.Context, env Env, source, dir string, seed u
 	}
 	// components (union-find); every component with 3 or more pipes gets
 	// a supply: the largest a treatment plant, the others a tank
-	parent := make([]int, len(nodePts))
-	for i := range parent {
-		parent[i] = i
-	}
-	var find func(int) int
-	find = func(x int) int {
-		for parent[x] != x {
-			parent[x] = parent[parent[x]]
-			x = parent[x]
-		}
-		return x
-	}
+	comps := newUnionFind(len(nodePts))
+	find := comps.find
 	for _, e := range edges {
-		parent[find(e.a)] = find(e.b)
+		comps.union(e.a, e.b)
 	}
 	size := map[int]int{}
 	for _, e := range edges {
@@ -610,3 +600,26 @@ func sortedTrue(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// unionFind groups the nodes of a street network into connected components.
+type unionFind []int
+
+func newUnionFind(n int) unionFind {
+	u := make(unionFind, n)
+	for i := range u {
+		u[i] = i
+	}
+	return u
+}
+
+// find returns x's component, halving the path on the way.
+func (u unionFind) find(x int) int {
+	for u[x] != x {
+		u[x] = u[u[x]]
+		x = u[x]
+	}
+	return x
+}
+
+// union joins a's component to b's.
+func (u unionFind) union(a, b int) { u[u.find(a)] = u.find(b) }

@@ -194,21 +194,11 @@ func (n *osmNets) layHeat() {
 		return n.tunnel[ei] || (n.size[saved[e.a]] >= 3 && (mainRoad(n.roads[e.road].class) || (!anyMain && saved[e.a] == n.largest)))
 	}
 	// components of the heated streets alone: each gets its plant
-	parent := make([]int, len(n.pts))
-	for i := range parent {
-		parent[i] = i
-	}
-	var find func(int) int
-	find = func(x int) int {
-		for parent[x] != x {
-			parent[x] = parent[parent[x]]
-			x = parent[x]
-		}
-		return x
-	}
+	comps := newUnionFind(len(n.pts))
+	find := comps.find
 	for ei, e := range n.edges {
 		if on(ei, e) {
-			parent[find(e.a)] = find(e.b)
+			comps.union(e.a, e.b)
 		}
 	}
 	hc := make([]int, len(n.pts))

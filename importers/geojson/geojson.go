@@ -552,19 +552,11 @@ func geometry(v *fastjson.Value, depth int) (orb.Geometry, error) {
 		ps, err := positions(coords)
 		return orb.LineString(ps), err
 	case "MultiLineString":
-		a, err := coords.Array()
+		ls, err := lines[orb.LineString](coords)
 		if err != nil {
-			return nil, errors.New("coordinates must be an array")
+			return nil, err
 		}
-		mls := make(orb.MultiLineString, len(a))
-		for i, x := range a {
-			ps, err := positions(x)
-			if err != nil {
-				return nil, err
-			}
-			mls[i] = ps
-		}
-		return mls, nil
+		return orb.MultiLineString(ls), nil
 	case "Polygon":
 		return polygon(coords)
 	case "MultiPolygon":
@@ -584,19 +576,26 @@ func geometry(v *fastjson.Value, depth int) (orb.Geometry, error) {
 }
 
 func polygon(v *fastjson.Value) (orb.Polygon, error) {
+	rs, err := lines[orb.Ring](v)
+	return orb.Polygon(rs), err
+}
+
+// lines reads an array of position arrays: a polygon's rings or a multi
+// line string's lines.
+func lines[T ~[]orb.Point](v *fastjson.Value) ([]T, error) {
 	a, err := v.Array()
 	if err != nil {
 		return nil, errors.New("coordinates must be an array")
 	}
-	p := make(orb.Polygon, len(a))
+	out := make([]T, len(a))
 	for i, x := range a {
 		ps, err := positions(x)
 		if err != nil {
 			return nil, err
 		}
-		p[i] = ps
+		out[i] = T(ps)
 	}
-	return p, nil
+	return out, nil
 }
 
 func positions(v *fastjson.Value) ([]orb.Point, error) {
