@@ -21,31 +21,15 @@ import (
 // Acknowledged change independently: active-unacked, active-acked,
 // cleared-unacked, cleared-acked.
 type Alarm struct {
-	ID           int64      `json:"id"`
-	Device       string     `json:"device"`
-	Type         string     `json:"type"`
-	Severity     string     `json:"severity"`
-	Message      string     `json:"message"`
-	Metric       *string    `json:"metric"`
-	Value        *float64   `json:"value"`
-	Active       bool       `json:"active"`
-	Acknowledged bool       `json:"acknowledged"`
-	RaisedAt     time.Time  `json:"raised_at"`
-	ClearedAt    *time.Time `json:"cleared_at"`
-	AckedAt      *time.Time `json:"acked_at"`
-	AckedBy      *string    `json:"acked_by"`
-	Lon          float64    `json:"lon"`
-	Lat          float64    `json:"lat"`
-	Version      int64      `json:"version"`
-	RuleID       *int64     `json:"rule_id"`
+	feed.AlarmData        // what an "alarm" event carries
+	Version        int64  `json:"version"`
+	RuleID         *int64 `json:"rule_id"`
 }
 
 type alarmKey struct{ device, typ string }
 
 func (a *Alarm) event() feed.Event {
-	b, _ := json.Marshal(feed.AlarmData{ID: a.ID, Device: a.Device, Type: a.Type, Severity: a.Severity, Message: a.Message,
-		Metric: a.Metric, Value: a.Value, Active: a.Active, Acknowledged: a.Acknowledged, RaisedAt: a.RaisedAt,
-		ClearedAt: a.ClearedAt, AckedAt: a.AckedAt, AckedBy: a.AckedBy, Lon: a.Lon, Lat: a.Lat})
+	b, _ := json.Marshal(a.AlarmData)
 	return feed.Event{Stream: feed.StreamEvent, Kind: "alarm", Entity: fmt.Sprintf("alarm:%d", a.ID), Layer: "alarms",
 		Cell: spatial.PointCell(orb.Point{a.Lon, a.Lat}, spatial.CoverRes), Version: a.Version, Data: b}
 }
@@ -171,8 +155,8 @@ func (c *changeSet) raise(ctx context.Context, tx pgx.Tx, d *device, typ, severi
 	if c.activeAlarm(k) != nil {
 		return nil
 	}
-	a := &Alarm{Device: d.ID, Type: typ, Severity: severity, Message: msg, Metric: metric, Value: value, Active: true,
-		RaisedAt: at.UTC(), Lon: d.Lon, Lat: d.Lat, Version: 1, RuleID: ruleID}
+	a := &Alarm{AlarmData: feed.AlarmData{Device: d.ID, Type: typ, Severity: severity, Message: msg, Metric: metric, Value: value,
+		Active: true, RaisedAt: at.UTC(), Lon: d.Lon, Lat: d.Lat}, Version: 1, RuleID: ruleID}
 	err := tx.QueryRow(ctx, `INSERT INTO alarms (device_id, type, severity, message, metric, value, raised_at, h3, geom, version, rule_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ST_SetSRID(ST_MakePoint($9, $10), 4326), 1, $11)
 		ON CONFLICT (device_id, type) WHERE active DO NOTHING RETURNING id`,
