@@ -32,6 +32,12 @@ export function parseHistory(x: any, metric?: string): Bucket[] {
   return out;
 }
 
+// labelWidth is the y axis's width for its longest tick label.
+function labelWidth(_u: uPlot, values: string[] | null): number {
+  const longest = Math.max(0, ...(values || []).map((v) => String(v ?? '').length));
+  return Math.max(40, longest * 7 + 16);
+}
+
 export function drawChart(el: HTMLElement, buckets: Bucket[], label: string): uPlot {
   el.innerHTML = '';
   const width = Math.max(240, el.clientWidth || 320);
@@ -41,16 +47,19 @@ export function drawChart(el: HTMLElement, buckets: Bucket[], label: string): uP
     buckets.map((b) => b.mean),
     buckets.map((b) => b.max),
   ];
+  const t0 = buckets.length ? buckets[0].t : Date.now() / 1000;
   const opts: uPlot.Options = {
     width,
     height: 160,
     legend: { show: false },
     cursor: { drag: { x: true, y: false } },
-    // one bucket alone would stretch the time axis over years: show an hour round it
-    scales: { x: buckets.length > 1 ? { time: true } : { time: true, range: (_u, lo, hi) => [lo - 1800, hi + 1800] } },
+    // one bucket alone would stretch the time axis over years: show the hour
+    // round it (a fixed range; uPlot does not ask a range function then)
+    scales: { x: buckets.length > 1 ? { time: true } : { time: true, auto: false, range: [t0 - 1800, t0 + 1800] } },
     axes: [
       { stroke: '#9fb0c8', grid: { stroke: '#23304a' }, ticks: { stroke: '#23304a' } },
-      { stroke: '#9fb0c8', grid: { stroke: '#23304a' }, ticks: { stroke: '#23304a' }, size: 48 },
+      // wide enough for the longest value label (energy meters count in the millions)
+      { stroke: '#9fb0c8', grid: { stroke: '#23304a' }, ticks: { stroke: '#23304a' }, size: labelWidth },
     ],
     series: [
       {},
