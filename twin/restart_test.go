@@ -23,39 +23,9 @@ import (
 	"github.com/citytwin/citytwin/internal/dbtest"
 )
 
-// runApp starts a server with cfg and returns it with a function that stops
-// it (the test's cleanup stops it too, if still running).
-func runApp(t *testing.T, cfg config.Config) (*app.App, func()) {
-	t.Helper()
-	a := app.New(cfg, io.Discard, os.Stderr)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-a.Started():
-	case err := <-done:
-		cancel()
-		a.Close()
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(2 * time.Minute):
-		cancel()
-		t.Fatal("server did not start within 2 minutes")
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			a.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return a, stop
-}
-
 func TestRestartKeepsStateAndAlarms(t *testing.T) {
 	cfg := apptest.Config(t)
-	a1, stop := runApp(t, cfg)
+	a1, stop := apptest.Run(t, cfg)
 	s1 := &server{App: a1, admin: apptest.Key(t, a1, auth.Admin), operator: apptest.Key(t, a1, auth.Operator), viewer: apptest.Key(t, a1, auth.Viewer)}
 	s1.createDevice(t, `{"id":"env-1","kind":"env","lon":116.3,"lat":37.45}`)
 	now := time.Now().UTC().Truncate(time.Second)
@@ -67,7 +37,7 @@ func TestRestartKeepsStateAndAlarms(t *testing.T) {
 	}
 	stop()
 
-	a2, _ := runApp(t, cfg)
+	a2, _ := apptest.Run(t, cfg)
 	s2 := &server{App: a2, admin: s1.admin, operator: s1.operator, viewer: s1.viewer}
 	after := s2.device(t, "env-1")
 	if after.Version != before.Version || after.Status != before.Status || after.Values["pm25"] != before.Values["pm25"] ||
@@ -90,7 +60,7 @@ func TestDatabaseRestartLosesNothing(t *testing.T) {
 	c := dbtest.NewCluster(t)
 	cfg := apptest.Config(t)
 	cfg.DatabaseURL = c.URL()
-	a, _ := runApp(t, cfg)
+	a, _ := apptest.Run(t, cfg)
 	s := &server{App: a, admin: apptest.Key(t, a, auth.Admin), operator: apptest.Key(t, a, auth.Operator)}
 	const devices, perDevice = 4, 60
 	keys := make([]string, devices)
@@ -269,7 +239,7 @@ func TestTwoInstances(t *testing.T) {
 // hand) raises again at once, as without a restart.
 func TestDurationRuleSurvivesRestart(t *testing.T) {
 	cfg := apptest.Config(t)
-	a1, stop := runApp(t, cfg)
+	a1, stop := apptest.Run(t, cfg)
 	s := &server{App: a1, admin: apptest.Key(t, a1, auth.Admin), operator: apptest.Key(t, a1, auth.Operator), viewer: apptest.Key(t, a1, auth.Viewer)}
 	resp, b := apptest.DoJSON(t, "POST", s.URL()+"/api/v1/rules", s.admin, `{"name":"lamp dark","device_kind":"lamp","metric":"current_a",
 		"kind":"threshold","op":"<=","value":0,"for_s":30,"when_metric":"on","when_op":"==","when_value":1,
@@ -307,7 +277,7 @@ func TestDurationRuleSurvivesRestart(t *testing.T) {
 	}
 	stop()
 
-	a2, _ := runApp(t, cfg)
+	a2, _ := apptest.Run(t, cfg)
 	s.App = a2
 	active := func(dev, typ string) bool {
 		for _, a := range s.alarms(t, "active=true&device="+dev) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,8 +43,16 @@ func Config(tb testing.TB) config.Config {
 // Start runs a server with cfg until the test ends.
 func Start(tb testing.TB, cfg config.Config) *app.App {
 	tb.Helper()
-	var logw io.Writer = os.Stderr
-	a := app.New(cfg, io.Discard, logw)
+	a, _ := Run(tb, cfg)
+	return a
+}
+
+// Run runs a server with cfg and returns it with a function that stops it,
+// for tests that restart a server on the same database; the test's cleanup
+// stops it too if it still runs.
+func Run(tb testing.TB, cfg config.Config) (*app.App, func()) {
+	tb.Helper()
+	a := app.New(cfg, io.Discard, os.Stderr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -57,16 +66,20 @@ func Start(tb testing.TB, cfg config.Config) *app.App {
 		cancel()
 		tb.Fatal("apptest: server did not start within 2 minutes")
 	}
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			tb.Logf("apptest: server: %v", err)
-		}
-		if err := a.Close(); err != nil {
-			tb.Logf("apptest: close: %v", err)
-		}
-	})
-	return a
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				tb.Logf("apptest: server: %v", err)
+			}
+			if err := a.Close(); err != nil {
+				tb.Logf("apptest: close: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(stop)
+	return a, stop
 }
 
 // MustRun starts a server on a fresh database with the test defaults,
