@@ -3,6 +3,7 @@ package dezhou
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 )
 
 // ground is the terrain height in metres: the North China Plain, about 21 m,
@@ -163,17 +164,7 @@ func (g *gen) genWaterStreets() {
 			line = i
 		}
 		main := isArterial(line)
-		kind, d, mat, depth := "distribution", []float64{150, 200}[r.IntN(2)], "PE", 1.5
-		if main {
-			kind, d, mat, depth = "main", []float64{400, 500}[r.IntN(2)], "DI", 1.8
-			if !ns && j == g.ja {
-				d = 600
-			}
-		}
-		year := 1995 + r.IntN(28)
-		if !main && r.Float64() < 0.15 {
-			mat, year = "CI", 1978+r.IntN(15)
-		}
+		kind, d, mat, depth, year := waterPipe(r, main, !ns && j == g.ja)
 		a, b := endIDs("W-J", ns, i, j)
 		ids := []string{a, "W-" + sid + "-1", "W-" + sid + "-2", "W-" + sid + "-3", b}
 		for k := 1; k <= 3; k++ {
@@ -603,4 +594,22 @@ func (g *gen) genWeather() {
 			g.device(Device{ID: fmt.Sprintf("WS-%d-%d", r, c), Kind: "weather_station", Name: fmt.Sprintf("德州气象站%02d号", n)}, p)
 		}
 	}
+}
+
+// waterPipe draws a water pipe's kind, diameter (mm), material, depth (m)
+// and year from r: mains on arterials (600 mm on the plant's trunk),
+// distribution pipes elsewhere, some of them old cast iron.
+func waterPipe(r *rand.Rand, main, trunk bool) (kind string, d float64, mat string, depth float64, year int) {
+	kind, d, mat, depth = "distribution", []float64{150, 200}[r.IntN(2)], "PE", 1.5
+	if main {
+		kind, d, mat, depth = "main", []float64{400, 500}[r.IntN(2)], "DI", 1.8
+		if trunk {
+			d = 600
+		}
+	}
+	year = 1995 + r.IntN(28)
+	if !main && r.Float64() < 0.15 {
+		mat, year = "CI", 1978+r.IntN(15)
+	}
+	return kind, d, mat, depth, year
 }

@@ -119,17 +119,7 @@ func (g *gen) genWaterTrunk() {
 		r := g.rng(10, i*2+b2i(ns), j)
 		sid := trunkID(ns, line, k0)
 		main := isArterial(line)
-		kind, d, mat, depth := "distribution", []float64{150, 200}[r.IntN(2)], "PE", 1.5
-		if main {
-			kind, d, mat, depth = "main", []float64{400, 500}[r.IntN(2)], "DI", 1.8
-			if !ns && j == g.ja {
-				d = 600
-			}
-		}
-		year := 1995 + r.IntN(28)
-		if !main && r.Float64() < 0.15 {
-			mat, year = "CI", 1978+r.IntN(15)
-		}
+		kind, d, mat, depth, year := waterPipe(r, main, !ns && j == g.ja)
 		tunnel := ""
 		if !ns && g.inTunnel(i, j) {
 			tunnel, depth = TunnelName, 4.0
