@@ -144,14 +144,11 @@ func NotFoundHandler() http.Handler {
 	})
 }
 
-// loggerKey carries the request-scoped logger.
-type loggerKey struct{}
-
 // LoggerFrom returns the request's logger (with its request id), or the
 // default slog logger when the context carries none.
 func LoggerFrom(ctx interface{ Value(any) any }) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+	if c, ok := ctx.Value(reqContextKey{}).(*reqContext); ok {
+		return c.logger()
 	}
 	return slog.Default()
 }

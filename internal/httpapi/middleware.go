@@ -3,15 +3,17 @@ package httpapi
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,19 +21,45 @@ import (
 	"github.com/citytwin/citytwin/internal/errs"
 )
 
-type requestIDKey struct{}
-
-// RequestID returns the request id that Middleware gave the request.
-func RequestID(ctx context.Context) string {
-	s, _ := ctx.Value(requestIDKey{}).(string)
-	return s
-}
-
 // Metrics are the HTTP server's Prometheus metrics.
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inflight prometheus.Gauge
+	// children caches the series of each (route, method, code), so that a
+	// request does not hash its labels again.
+	children sync.Map // seriesKey -> *series
+}
+
+type seriesKey struct {
+	route, method string
+	code          int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// observe counts one request and its latency.
+func (m *Metrics) observe(route, method string, code int, elapsed time.Duration) {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+	default:
+		method = "other" // a client's made-up methods must not grow the series
+	}
+	k := seriesKey{route, method, code}
+	v, ok := m.children.Load(k)
+	if !ok {
+		v, _ = m.children.LoadOrStore(k, &series{
+			requests: m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+			duration: m.duration.WithLabelValues(route),
+		})
+	}
+	s := v.(*series)
+	s.requests.Inc()
+	s.duration.Observe(elapsed.Seconds())
 }
 
 // NewMetrics creates the HTTP metrics and registers them with reg.
@@ -66,11 +94,13 @@ func Middleware(logger *slog.Logger, m *Metrics, mux *http.ServeMux, h http.Hand
 		if rid == "" || len(rid) > 64 {
 			rid = newRequestID()
 		}
-		w.Header().Set("X-Request-Id", rid)
-		log := logger.With("request_id", rid)
-		ctx := context.WithValue(r.Context(), requestIDKey{}, rid)
-		ctx = context.WithValue(ctx, loggerKey{}, log)
-		r = r.WithContext(ctx)
+		w.Header()["X-Request-Id"] = []string{rid}
+		// One context value carries the id and the logger; the logger with
+		// the id attached is only made when a handler asks for it
+		// (LoggerFrom), so that a request that logs nothing (a cached tile)
+		// costs no logger.
+		rc := &reqContext{id: rid, base: logger}
+		r = r.WithContext(context.WithValue(r.Context(), reqContextKey{}, rc))
 		sw := &statusWriter{ResponseWriter: w}
 		if m != nil {
 			m.inflight.Inc()
@@ -81,36 +111,66 @@ func Middleware(logger *slog.Logger, m *Metrics, mux *http.ServeMux, h http.Hand
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				rc.logger().Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if !sw.wrote {
 					Error(sw, r, errs.Errorf(errs.EINTERNAL, "panic"))
 				}
 			}
-			route := "unmatched"
-			if mux != nil {
-				if _, p := mux.Handler(r); p != "" {
-					route = p
-				}
+			// The mux records the pattern it matched on the request it
+			// was given, which is r unless a handler in between copied it.
+			route := r.Pattern
+			if route == "" && mux != nil {
+				_, route = mux.Handler(r)
+			}
+			if route == "" {
+				route = "unmatched"
 			}
 			elapsed := time.Since(start)
+			code := sw.status()
 			if m != nil {
-				m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status())).Inc()
-				m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+				m.observe(route, r.Method, code, elapsed)
 			}
 			level := slog.LevelDebug
-			if sw.status() >= 500 {
+			if code >= 500 {
 				level = slog.LevelWarn
 			}
-			log.Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "route", route,
-				"status", sw.status(), "bytes", sw.bytes, "ms", float64(elapsed.Microseconds())/1000)
+			if logger.Enabled(r.Context(), level) {
+				rc.logger().Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "route", route,
+					"status", code, "bytes", sw.bytes, "ms", float64(elapsed.Microseconds())/1000)
+			}
 		}()
 		h.ServeHTTP(sw, r)
 	})
 }
 
+// reqContext is what Middleware puts in a request's context.
+type reqContext struct {
+	id   string
+	base *slog.Logger
+	once sync.Once
+	log  *slog.Logger
+}
+
+type reqContextKey struct{}
+
+func (c *reqContext) logger() *slog.Logger {
+	c.once.Do(func() { c.log = c.base.With("request_id", c.id) })
+	return c.log
+}
+
+// RequestID returns the request id that Middleware gave the request.
+func RequestID(ctx context.Context) string {
+	if c, ok := ctx.Value(reqContextKey{}).(*reqContext); ok {
+		return c.id
+	}
+	return ""
+}
+
+// newRequestID returns 16 random hex digits. Request ids tell log lines
+// apart; they are not secrets, so a fast generator does.
 func newRequestID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
 
