@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -117,4 +118,23 @@ func asUsage(err error, target **app.UsageError) bool {
 		*target = u
 	}
 	return ok
+}
+
+// TestPprofOwnListener: --pprof-addr serves Go's profiles on its own
+// listener; the public one does not.
+func TestPprofOwnListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	a := apptest.MustRun(t, func(c *config.Config) { c.PprofAddr = addr })
+	resp, body := apptest.Do(t, "GET", "http://"+addr+"/debug/pprof/goroutine?debug=1", "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("pprof: %d %.200s", resp.StatusCode, body)
+	}
+	if resp, _ := apptest.Do(t, "GET", a.URL()+"/debug/pprof/goroutine?debug=1", "", nil); resp.StatusCode != 404 {
+		t.Fatalf("the public listener serves profiles: %d", resp.StatusCode)
+	}
 }

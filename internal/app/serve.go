@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -30,6 +31,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	a.Listener = ln
+	if a.Config.PprofAddr != "" {
+		stop, err := a.servePprof(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	a.Logger.Info("serving", "url", a.URL())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -49,6 +57,25 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// servePprof serves Go's profiles on their own listener, for operators
+// measuring a running server (go tool pprof http://ADDR/debug/pprof/profile).
+func (a *App) servePprof(ctx context.Context) (stop func(), err error) {
+	ln, err := net.Listen("tcp", a.Config.PprofAddr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof: listen on %s: %w", a.Config.PprofAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	go srv.Serve(ln)
+	a.Logger.Info("serving profiles", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { srv.Close() }, nil
 }
 
 // Run opens the database, builds the App, and serves until ctx ends.

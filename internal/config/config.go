@@ -43,6 +43,9 @@ type Config struct {
 	NATSURL string
 	// RedisURL makes the tile cache shared in Redis (CITYTWIN_REDIS_URL).
 	RedisURL string
+	// PprofAddr, when set, serves Go's profiles (/debug/pprof/) on their
+	// own listener (CITYTWIN_PPROF_ADDR), never on the public one.
+	PprofAddr string
 }
 
 // Default returns the configuration from the environment's defaults.
@@ -61,6 +64,7 @@ func Default() Config {
 		MQTTURL:         os.Getenv("CITYTWIN_MQTT_URL"),
 		NATSURL:         os.Getenv("CITYTWIN_NATS_URL"),
 		RedisURL:        os.Getenv("CITYTWIN_REDIS_URL"),
+		PprofAddr:       os.Getenv("CITYTWIN_PPROF_ADDR"),
 	}
 }
 
@@ -83,6 +87,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MQTTURL, "mqtt-url", c.MQTTURL, "external MQTT broker URL, e.g. tcp://127.0.0.1:1883 (env CITYTWIN_MQTT_URL)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS URL for the event bus across instances (env CITYTWIN_NATS_URL)")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL for a shared tile cache (env CITYTWIN_REDIS_URL)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "serve Go profiles at /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (env CITYTWIN_PPROF_ADDR); off when empty")
 }
 
 func env(k, def string) string {
