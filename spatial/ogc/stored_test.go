@@ -99,7 +99,9 @@ func notNull(t *testing.T, conn *pgx.Conn, table, col string) bool {
 // TestPrerenderedFeatureJSON checks, for every layer, that the stored
 // feature text (ogc_json, maintained by PostgreSQL on every write) equals
 // the text rendered at query time from the layer registry, after inserts,
-// updates of attributes, props and geometry, and with NULL attributes. A
+// updates of attributes, props and geometry, with NULL attributes, and after
+// writes that bring a text of their own (with and without the loader's
+// setting, migration 0630). A
 // layer added to the registry without its column in a migration, or an
 // attribute missing from its table's function, fails here.
 func TestPrerenderedFeatureJSON(t *testing.T) {
@@ -174,12 +176,12 @@ func TestPrerenderedFeatureJSON(t *testing.T) {
 				}
 				cols = cols[:4]
 			}
-			check := func(when string) {
+			check := func(when string, want int) {
 				t.Helper()
 				stored := pageTexts(t, reader, l, url.Values{}, (*ogc.Query).SQL)
 				rendered := pageTexts(t, reader, l, url.Values{}, (*ogc.Query).RenderSQL)
-				if len(stored) != 3 {
-					t.Fatalf("%s: %d features, want 3", when, len(stored))
+				if len(stored) != want {
+					t.Fatalf("%s: %d features, want %d", when, len(stored), want)
 				}
 				for id, s := range stored {
 					if s != rendered[id] {
@@ -187,7 +189,7 @@ func TestPrerenderedFeatureJSON(t *testing.T) {
 					}
 				}
 			}
-			check("after insert")
+			check("after insert", 3)
 			set := []string{"props = props || '{\"added\": true}'", "geom = ST_Translate(geom, 0.001, 0.001)", "updated_at = now() - interval '3 days 1.5 seconds'"}
 			for i := len(l.Attributes) - 1; i >= 0; i-- {
 				if a := l.Attributes[i]; !notNull(t, reader, l.Table, a.Name) {
@@ -198,7 +200,86 @@ func TestPrerenderedFeatureJSON(t *testing.T) {
 			if _, err := writer.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE source = 'test'", l.TableIdent(), strings.Join(set, ", "))); err != nil {
 				t.Fatalf("update: %v", err)
 			}
-			check("after update")
+			check("after update", 3)
+			// ogc_json is a plain column kept by triggers (migration 0630):
+			// a text a write brings is replaced, unless the transaction
+			// says the loader rendered it and the write is an insert; an
+			// insert bringing NULL gets it computed in any case.
+			conflict := "(source, source_id)"
+			if l.User {
+				conflict = "(layer, source, source_id)"
+			}
+			// copyRow inserts a copy of the first row with another id, its
+			// source id plus suffix, and text (NULL if empty) as ogc_json,
+			// with the clause onConflict.
+			copyRow := func(tx pgx.Tx, id int, suffix, text, onConflict string) {
+				t.Helper()
+				for _, q := range []string{
+					fmt.Sprintf(`CREATE TEMP TABLE f ON COMMIT DROP AS SELECT * FROM %s WHERE source = 'test' ORDER BY id LIMIT 1`, l.TableIdent()),
+					`UPDATE f SET id = $1, source_id = source_id || $2, ogc_json = nullif($3, '')`,
+					fmt.Sprintf(`INSERT INTO %s SELECT * FROM f %s`, l.TableIdent(), onConflict),
+					`DROP TABLE f`,
+				} {
+					var args []any
+					if strings.Contains(q, "$1") {
+						args = []any{id, suffix, text}
+					}
+					if _, err := tx.Exec(ctx, q, args...); err != nil {
+						t.Fatalf("%s: %v", q, err)
+					}
+				}
+			}
+			tx, err := writer.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			copyRow(tx, 1001, "-forged", `"geometry":null,"properties":{}`, "")
+			if _, err := tx.Exec(ctx, `SET LOCAL citytwin.loader_json = 'on'`); err != nil {
+				t.Fatal(err)
+			}
+			copyRow(tx, 1002, "-null", "", "")
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s SET ogc_json = 'forged' WHERE source_id LIKE '%%-forged'`, l.TableIdent())); err != nil {
+				t.Fatal(err)
+			}
+			copyRow(tx, 1003, "-forged", "forged", fmt.Sprintf(`ON CONFLICT %s DO UPDATE SET ogc_json = 'forged', props = EXCLUDED.props || '{"upserted": 1}'`, conflict))
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check("after writes that bring their own text", 5)
 		})
+	}
+}
+
+// The triggers that keep ogc_json are the last BEFORE ROW triggers of every
+// layer table (they fire by name), so that they see what the others change,
+// as the generated column they replace did.
+func TestOGCJSONTriggersLast(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	tables := map[string]bool{}
+	for _, l := range spatial.NewRegistry().Layers() {
+		tables[l.Table] = true
+	}
+	tables["user_features"] = true
+	for table := range tables {
+		for _, ev := range []struct {
+			name string
+			bit  int
+		}{{"insert", 4}, {"update", 16}} {
+			// tgtype: 1 row, 2 before, 4 insert, 16 update.
+			var last string
+			if err := pool.QueryRow(ctx, `SELECT coalesce(max(tgname COLLATE "C"), '') FROM pg_trigger
+				WHERE tgrelid = $1::regclass AND NOT tgisinternal AND tgtype & 3 = 3 AND tgtype & $2 <> 0`, table, ev.bit).Scan(&last); err != nil {
+				t.Fatal(err)
+			}
+			if last != "zz_ogc_json_"+ev.name {
+				t.Errorf("%s: the last BEFORE %s row trigger is %q, not zz_ogc_json_%s", table, ev.name, last, ev.name)
+			}
+		}
 	}
 }
