@@ -43,6 +43,16 @@ type directPlan struct {
 	seed      maphash.Seed
 	// rebuild holds the definitions of indexes dropped for the load.
 	rebuild []string
+	// ogc renders the rows' ogc_json (the last field) when not nil; ogcOff
+	// says why it is nil.
+	ogc    *ogcJSON
+	ogcOff string
+}
+
+// directColumn is a column of the layer's table.
+type directColumn struct {
+	udt, def  string
+	generated bool
 }
 
 type directAttr struct {
@@ -82,17 +92,16 @@ func planDirect(ctx context.Context, tx pgx.Tx, l *spatial.Layer, source string)
 			err = p.dropIndexes(ctx, tx)
 		}
 	}()
-	rows, err := tx.Query(ctx, `SELECT column_name, udt_name, coalesce(column_default, '') FROM information_schema.columns
+	rows, err := tx.Query(ctx, `SELECT column_name, udt_name, coalesce(column_default, ''), is_generated <> 'NEVER' FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = $1`, l.Table)
 	if err != nil {
 		return nil, err
 	}
-	type column struct{ udt, def string }
-	cols := map[string]column{}
+	cols := map[string]directColumn{}
 	for rows.Next() {
 		var name string
-		var c column
-		if err := rows.Scan(&name, &c.udt, &c.def); err != nil {
+		var c directColumn
+		if err := rows.Scan(&name, &c.udt, &c.def, &c.generated); err != nil {
 			return nil, err
 		}
 		cols[name] = c
@@ -150,6 +159,12 @@ func planDirect(ctx context.Context, tx pgx.Tx, l *spatial.Layer, source string)
 	}
 	if p.seq == "" {
 		return nil, nil
+	}
+	if p.ogc, p.ogcOff, err = planOGC(ctx, tx, p, cols); err != nil {
+		return nil, err
+	}
+	if p.ogc != nil {
+		names = append(names, "ogc_json")
 	}
 	quoted := make([]string, len(names))
 	for i, n := range names {
@@ -233,7 +248,7 @@ const idOffset = 2 + 4
 
 // encode appends r's tuple to b, with id 0 (the COPY goroutine sets it), and
 // returns r's cover cells.
-func (p *directPlan) encode(b []byte, r *Record, g orb.Geometry, g3 []byte, vals []any, cc *cellCache) ([]byte, []uint64, error) {
+func (p *directPlan) encode(b []byte, r *Record, g orb.Geometry, g3 []byte, vals []any, cc *cellCache, sc *ogcScratch) ([]byte, []uint64, error) {
 	start := len(b)
 	fail := func(err error) ([]byte, []uint64, error) { return b[:start], nil, err }
 	for i := range vals {
@@ -292,13 +307,15 @@ func (p *directPlan) encode(b []byte, r *Record, g orb.Geometry, g3 []byte, vals
 		}
 	}
 	for i, a := range p.attrs {
-		v := vals[i]
-		if v == nil {
-			v = a.def
+		if vals[i] == nil {
+			vals[i] = a.def
 		}
-		if b, err = putValue(b, a.kind, a.Name, v); err != nil {
+		if b, err = putValue(b, a.kind, a.Name, vals[i]); err != nil {
 			return fail(err)
 		}
+	}
+	if p.ogc != nil {
+		b = p.ogc.appendField(b, g, pj, vals, r.Source, r.SourceID, sc)
 	}
 	return b, cover(g, cc), nil
 }
@@ -477,6 +494,15 @@ func (p *directPlan) key(sourceID string) uint64 { return maphash.String(p.seed,
 // staged rows into ct_stage.
 func runDirect(ctx context.Context, tx pgx.Tx, s *directSink, logger *slog.Logger) error {
 	conn := tx.Conn().PgConn()
+	if s.plan.ogc != nil {
+		// The rows carry their ogc_json: the table's insert trigger keeps it
+		// (migration 0630) while this transaction says so.
+		if _, err := tx.Exec(ctx, `SET LOCAL citytwin.loader_json = 'on'`); err != nil {
+			return err
+		}
+	} else {
+		logger.Info("import ogc_json left to the database", "layer", s.plan.layer.Name, "why", s.plan.ogcOff)
+	}
 	block := minIDBlock
 	for !s.eof {
 		t0 := time.Now()
@@ -511,6 +537,13 @@ func runDirect(ctx context.Context, tx pgx.Tx, s *directSink, logger *slog.Logge
 		}
 		logger.Debug("import chunk", "layer", s.plan.layer.Name, "rows", s.written-written, "cells", s.cellRows, "staged", len(s.stageRows),
 			"rows_took", t1.Sub(t0).Round(time.Millisecond), "cells_took", t2.Sub(t1).Round(time.Millisecond), "stage_took", time.Since(t2).Round(time.Millisecond))
+	}
+	if s.plan.ogc != nil {
+		// The upsert of staged rows and later writes get their text from
+		// the trigger, whatever they carry.
+		if _, err := tx.Exec(ctx, `SET LOCAL citytwin.loader_json = 'off'`); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -28,6 +28,14 @@
 // a third of inserting them one by one. Readers of that table then wait for
 // the load to commit.
 //
+// The direct path also writes each row's OGC item text (column ogc_json):
+// the workers render it in Go exactly as the table's trigger function would
+// (ogcjson.go), and the transaction sets citytwin.loader_json so that the
+// trigger keeps it instead of computing it again in the single database
+// backend. A value the renderer is not sure of gets NULL, which the trigger
+// computes; a plan whose sample rendering differs from the function's (a
+// later migration changed it) leaves every row to the trigger.
+//
 // Everything else is staged: records of other layers or sources, a second
 // record with a source id seen before (the last one wins), and every record
 // of a load whose source already has features. They are copied into a

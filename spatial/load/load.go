@@ -651,6 +651,7 @@ type worker struct {
 	plan    *directPlan
 	vals    []any
 	cells   cellCache
+	ogc     ogcScratch
 }
 
 func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
@@ -715,7 +716,7 @@ func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
 			if w.vals == nil {
 				w.vals = make([]any, len(p.attrs))
 			}
-			buf, cells, err := p.encode(d.direct.buf, r, g, g3[i], w.vals, &w.cells)
+			buf, cells, err := p.encode(d.direct.buf, r, g, g3[i], w.vals, &w.cells, &w.ogc)
 			d.direct.buf = buf
 			if err != nil {
 				reject(r, err)

@@ -116,6 +116,25 @@ func putBytes(b, v []byte) []byte {
 	return append(b, v...)
 }
 
+// textOf is the text a text column gets for v, a value convert returned.
+func textOf(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case bool:
+		return strconv.FormatBool(x)
+	case time.Time:
+		return x.Format(time.RFC3339Nano)
+	case []string:
+		return "{" + strings.Join(x, ",") + "}"
+	}
+	return fmt.Sprint(v)
+}
+
 // putValue writes v, a value convert returned, as a column of kind k.
 func putValue(b []byte, k colKind, name string, v any) ([]byte, error) {
 	if v == nil {
@@ -137,24 +156,7 @@ func putValue(b []byte, k colKind, name string, v any) ([]byte, error) {
 	}
 	switch k {
 	case kText:
-		var s string
-		switch x := v.(type) {
-		case string:
-			s = x
-		case float64:
-			s = strconv.FormatFloat(x, 'f', -1, 64)
-		case int64:
-			s = strconv.FormatInt(x, 10)
-		case bool:
-			s = strconv.FormatBool(x)
-		case time.Time:
-			s = x.Format(time.RFC3339Nano)
-		case []string:
-			s = "{" + strings.Join(x, ",") + "}"
-		default:
-			s = fmt.Sprint(x)
-		}
-		out, err := putText(b, s)
+		out, err := putText(b, textOf(v))
 		if err != nil {
 			return bad("%v", err)
 		}

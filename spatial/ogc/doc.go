@@ -18,8 +18,9 @@
 // Item pages stream: each row is written as PostGIS returns it, so a page
 // of 10,000 features never sits in memory. In CRS84 with all properties
 // (the default request) a page reads each feature's stored GeoJSON text
-// (column ogc_json, a generated column PostgreSQL keeps current on every
-// write, migration 0600) and copies its bytes to the response; other CRSs
+// (column ogc_json, migration 0600, kept current on every write by triggers
+// since 0630; the importer's bulk path writes the same text, rendered in
+// Go) and copies its bytes to the response; other CRSs
 // and property selections render the features in the query. A bbox page
 // counts numberMatched in the same query (count(*) OVER ()); otherwise
 // numberMatched costs a COUNT only when the page is full (or empty past the
