@@ -100,8 +100,11 @@ type Result struct {
 }
 
 // batchSize is the number of records a worker checks at a time.
-// batchSize is the number of records a worker checks at a time.
 const batchSize = 256
+
+// directAhead is the number of checked batches a direct load keeps ready
+// (a few MB).
+const directAhead = 64
 
 type rawBatch struct {
 	seq  int64
@@ -205,7 +208,14 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	defer cancel()
 	g, gctx := errgroup.WithContext(lctx)
 	raw := make(chan rawBatch, opts.Workers*2)
-	done := make(chan doneBatch, opts.Workers*2)
+	// A direct load's COPY pauses after each chunk while the backend writes
+	// the chunk's cover cells (about a quarter of a second for 65,536 rows):
+	// room for more checked batches keeps the workers going meanwhile.
+	ahead := opts.Workers * 2
+	if plan != nil {
+		ahead = max(ahead, directAhead)
+	}
+	done := make(chan doneBatch, ahead)
 	var read, staged atomic.Int64
 	// The reader: next is called from this goroutine only.
 	g.Go(func() error {

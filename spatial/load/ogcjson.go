@@ -975,7 +975,16 @@ func appendCoord(b []byte, d float64) ([]byte, bool) {
 	if !(ad > 1e-8 && ad < 1e15) {
 		return b, false
 	}
-	// The shortest digits: d = output·10^exp.
+	// The shortest digits in fixed notation are the text when they have at
+	// most 7 decimals (files mostly give coordinates so): no rounding, and
+	// shortest digits have no trailing zeros.
+	start := len(b)
+	b = strconv.AppendFloat(b, d, 'f', -1, 64)
+	if dot := bytes.IndexByte(b[start:], '.'); dot < 0 || len(b)-start-dot-1 <= precision {
+		return b, true
+	}
+	b = b[:start]
+	// Else round them: d = output·10^exp.
 	var buf [32]byte
 	e := strconv.AppendFloat(buf[:0], ad, 'e', -1, 64)
 	var output uint64
@@ -1016,7 +1025,7 @@ func appendCoord(b []byte, d float64) ([]byte, bool) {
 	if d < 0 {
 		b = append(b, '-')
 	}
-	start := len(b)
+	start = len(b)
 	b = strconv.AppendUint(b, output, 10)
 	n := len(b) - start
 	switch {
