@@ -85,10 +85,15 @@ print(t / hz)
 PY
 }
 # cpu CMD...: runs CMD; prints the CPU seconds it and the cluster used.
+# Its own time (the command's start and end, without the CPU readings, which
+# take a third of a second each on a busy machine) goes to $work/span.
 cpu() {
-  local p0 p1 c
+  local p0 p1 c s e
   p0=$(pgcpu)
+  s=$(now)
   /usr/bin/time -f "%U %S" -o "$work/time" "$@"
+  e=$(now)
+  echo "$s $e" >"$work/span"
   p1=$(pgcpu)
   c=$(awk '{print $1 + $2}' "$work/time")
   python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]) - float(sys.argv[3]))" "$c" "$p1" "$p0" >"$work/cpu"
@@ -103,8 +108,9 @@ for round in $(seq "$ROUNDS"); do
   quiet CHECKPOINT
   t0=$(now)
   cpu ogr2ogr -f PostgreSQL "$ogrconn" "$file" -nln ogr_buildings -lco GEOMETRY_NAME=geom -lco FID=ogc_fid -nlt MULTIPOLYGON -gt 65536 --config PG_USE_COPY YES
-  t1=$(now)
+  read -r t0 t1 <"$work/span"
   t_ogr=$(add "$t_ogr" "$t1" "$t0")
+  r_ogr=$(add 0 "$t1" "$t0")
   c_ogr=$(add "$c_ogr" "$(cat "$work/cpu")" 0)
   # Vacuumed now, so that autovacuum of ogr2ogr's new table does not run
   # during the next tool's import (as empty() does for the citytwin tables).
@@ -113,25 +119,29 @@ for round in $(seq "$ROUNDS"); do
     empty_base
     t0=$(now)
     cpu "$BASE_BIN" "${baseargs[@]}" >"$work/base.out" 2>&1
-    t1=$(now)
+    read -r t0 t1 <"$work/span"
     t_base=$(add "$t_base" "$t1" "$t0")
+    r_base=$(add 0 "$t1" "$t0")
     c_base=$(add "$c_base" "$(cat "$work/cpu")" 0)
     n_base=$(psql "$base_url" -Atc "SELECT count(*) FROM buildings WHERE source = 'bench'")
   fi
   empty
   t0=$(now)
   cpu "$bin" "${ctargs[@]}" >"$work/citytwin.out" 2>&1
-  t1=$(now)
+  read -r t0 t1 <"$work/span"
   t_ct=$(add "$t_ct" "$t1" "$t0")
+  r_ct=$(add 0 "$t1" "$t0")
   c_ct=$(add "$c_ct" "$(cat "$work/cpu")" 0)
   if [ "${REIMPORT:-0}" = 1 ]; then
     quiet CHECKPOINT
     t0=$(now)
     cpu "$bin" "${ctargs[@]}" >"$work/reimport.out" 2>&1
-    t1=$(now)
+    read -r t0 t1 <"$work/span"
     t_re=$(add "$t_re" "$t1" "$t0")
     c_re=$(add "$c_re" "$(cat "$work/cpu")" 0)
   fi
+  printf 'round %d: ogr2ogr %.2f s%s, citytwin %.2f s (it says: %s)\n' "$round" "$r_ogr" "${r_base:+, base $(printf %.2f "$r_base") s}" "$r_ct" \
+    "$(grep -o 'imported in [0-9.]*s' "$work/citytwin.out" || true)"
 done
 
 n_ct=$(psql "$url" -Atc "SELECT count(*) FROM buildings WHERE source = 'bench'")
