@@ -356,13 +356,8 @@ func appendAttr(b []byte, k ogcKey, v any) ([]byte, bool) {
 		}
 		return b, false
 	case argFloat8, argFloat4:
-		var f float64
-		switch x := v.(type) {
-		case float64:
-			f = x
-		case int64:
-			f = float64(x)
-		default:
+		f, ok := floatOf(v)
+		if !ok {
 			return b, false
 		}
 		bits := 64

@@ -135,6 +135,17 @@ func textOf(v any) string {
 	return fmt.Sprint(v)
 }
 
+// floatOf is the number a float column gets for v, a value convert returned.
+func floatOf(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	}
+	return 0, false
+}
+
 // putValue writes v, a value convert returned, as a column of kind k.
 func putValue(b []byte, k colKind, name string, v any) ([]byte, error) {
 	if v == nil {
@@ -177,13 +188,8 @@ func putValue(b []byte, k colKind, name string, v any) ([]byte, error) {
 		}
 		return putInt8(b, n), nil
 	case kFloat4, kFloat8:
-		var f float64
-		switch x := v.(type) {
-		case float64:
-			f = x
-		case int64:
-			f = float64(x)
-		default:
+		f, ok := floatOf(v)
+		if !ok {
 			return bad("%v is not a number", v)
 		}
 		if k == kFloat4 {
