@@ -12,9 +12,11 @@
 # both side by side with the ratio (this / BASE).
 #
 # PROFILE=FILE saves a 10 s CPU profile of this tree's server, taken 10 s
-# into the load (go tool pprof bin/citytwin FILE).
+# into the load (go tool pprof bin/citytwin FILE); LOADGEN_PROFILE=FILE one
+# of the load generator, over its whole run (go tool pprof
+# bin/citytwin-loadgen FILE).
 #
-# Knobs: DEVICES (2000) CLIENTS (1000) RATE (20000) DURATION (30s) HTTP_SHARE (0.5) BASE PROFILE
+# Knobs: DEVICES (2000) CLIENTS (1000) RATE (20000) DURATION (30s) HTTP_SHARE (0.5) BASE PROFILE LOADGEN_PROFILE
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,7 +86,7 @@ run_live() {
   local rc=0
   ./bin/citytwin-loadgen --url "http://127.0.0.1:$http_port" --mqtt "127.0.0.1:$mqtt_port" --key "$key" \
     --devices "$DEVICES" --clients "$CLIENTS" --rate "$RATE" --duration "$DURATION" --http-share "$HTTP_SHARE" \
-    --pid "$server" >"$work/$name.out" || rc=$?
+    --pid "$server" ${LOADGEN_PROFILE:+--cpuprofile "$LOADGEN_PROFILE"} >"$work/$name.out" || rc=$?
   if [ -n "$prof" ]; then wait "$prof" || echo "bench-live: no profile" >&2; fi
   echo "$(awk -v a="$(cpu "$server")" -v b="$s0" 'BEGIN {print a - b}') $(awk -v a="$(pg_cpu "$dir")" -v b="$p0" 'BEGIN {print a - b}') $(cut -d' ' -f1 /proc/loadavg)" >"$work/$name.cpu"
   kill "$server" 2>/dev/null || true

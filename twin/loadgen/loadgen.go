@@ -68,6 +68,12 @@ type Result struct {
 	// bounds of citytwin_hub_event_lag_seconds): from an event's append in
 	// the ingest transaction to its dispatch by the hub.
 	HubLagP50, HubLagP99 time.Duration
+	// The latency split at the event's append in the ingest transaction
+	// (its "at"): reading to append (queueing, batching, the insert, the
+	// wait for the state lock) and append to receipt (commit, hub,
+	// websocket, the client's read).
+	InServerP50, InServerP99 time.Duration
+	ToClientP50, ToClientP99 time.Duration
 }
 
 const metric = "pm10" // env metric without an alarm rule, range 0..3000
@@ -109,7 +115,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Clients: each subscribes to a viewport about a tenth of the area wide.
 	res := &Result{}
-	var lat latencies
+	var lat, inServer, toClient latencies
 	var dropped atomic.Int64
 	clients := make([]*wsClient, 0, cfg.Clients)
 	cctx, cancelClients := context.WithCancel(ctx)
@@ -126,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
-			c.read(cctx, &lat)
+			c.read(cctx, &lat, &inServer, &toClient)
 			if cctx.Err() == nil {
 				dropped.Add(1)
 				log.Warn("websocket client closed by the server", "err", c.err)
@@ -216,6 +222,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Sent, res.Accepted, res.Rejected = sent.Load(), accepted.Load(), rejected.Load()
 	res.ObsPerSec = float64(res.Accepted) / res.Seconds
 	res.P50, res.P99, res.Max = lat.quantiles()
+	res.InServerP50, res.InServerP99, _ = inServer.quantiles()
+	res.ToClientP50, res.ToClientP99, _ = toClient.quantiles()
 	res.Deltas = int64(lat.n())
 	res.PeakRSSKB = peak
 	res.ClientsDropped = dropped.Load()
@@ -504,15 +512,26 @@ var (
 	keyDataID = []byte(`"data":{"id":"`)
 	keyPM10   = []byte(`"` + metric + `":{"value":`)
 	keyTime   = []byte(`"time":"`)
+	keyAt     = []byte(`"at":"`)
 )
 
-// scanDeltas calls fn with the device id and the pm10 time (µs, 0 if none)
-// of every device state in frame b.
-func scanDeltas(b []byte, fn func(id []byte, t int64)) {
+// scanDeltas calls fn with the device id, the pm10 time (µs, 0 if none)
+// and the event's append time ("at", µs, 0 if none) of every device state in
+// frame b.
+func scanDeltas(b []byte, fn func(id []byte, t, at int64)) {
 	for {
 		i := bytes.Index(b, keyDataID)
 		if i < 0 {
 			return
+		}
+		var at int64
+		if k := bytes.LastIndex(b[:i], keyAt); k >= 0 {
+			rest := b[k+len(keyAt) : i]
+			if n := bytes.IndexByte(rest, '"'); n > 0 {
+				if tm, err := time.Parse(time.RFC3339Nano, string(rest[:n])); err == nil {
+					at = tm.UnixMicro()
+				}
+			}
 		}
 		b = b[i+len(keyDataID):]
 		j := bytes.IndexByte(b, '"')
@@ -537,13 +556,16 @@ func scanDeltas(b []byte, fn func(id []byte, t int64)) {
 				}
 			}
 		}
-		fn(id, t)
+		fn(id, t, at)
 	}
 }
 
-func (c *wsClient) read(ctx context.Context, lat *latencies) {
+// read receives frames until the connection ends, adding to lat the time
+// from each reading to its receipt, and splitting it at the event's append
+// in the server (inServer: reading to append; toClient: append to receipt).
+func (c *wsClient) read(ctx context.Context, lat, inServer, toClient *latencies) {
 	var buf bytes.Buffer
-	var samples []time.Duration
+	var samples, in, out []time.Duration
 	for {
 		_, r, err := c.conn.NextReader()
 		if err != nil {
@@ -556,9 +578,9 @@ func (c *wsClient) read(ctx context.Context, lat *latencies) {
 			return
 		}
 		now := time.Now()
-		samples = samples[:0]
+		samples, in, out = samples[:0], in[:0], out[:0]
 		c.mu.Lock()
-		scanDeltas(buf.Bytes(), func(id []byte, t int64) {
+		scanDeltas(buf.Bytes(), func(id []byte, t, at int64) {
 			last, ok := c.last[string(id)]
 			if !ok || t == 0 {
 				return
@@ -567,9 +589,15 @@ func (c *wsClient) read(ctx context.Context, lat *latencies) {
 				c.last[string(id)] = t
 			}
 			samples = append(samples, now.Sub(time.UnixMicro(t)))
+			if at != 0 {
+				in = append(in, time.UnixMicro(at).Sub(time.UnixMicro(t)))
+				out = append(out, now.Sub(time.UnixMicro(at)))
+			}
 		})
 		c.mu.Unlock()
 		lat.add(samples...)
+		inServer.add(in...)
+		toClient.add(out...)
 	}
 }
 

@@ -16,12 +16,17 @@ func TestScanDeltas(t *testing.T) {
 		`{"type":"delta","epoch":"e","seq":9,"entity":"device:bench-000002","kind":"device","layer":"devices","version":1,"at":"2026-01-02T03:04:05Z",` +
 		`"data":{"id":"bench-000002","kind":"env","values":{"no2":{"value":1,"time":"2026-01-02T03:04:01Z"}}}}]}`
 	got := map[string]int64{}
-	scanDeltas([]byte(frame), func(id []byte, t int64) { got[string(id)] = t })
+	ats := map[string]int64{}
+	scanDeltas([]byte(frame), func(id []byte, t, at int64) { got[string(id)], ats[string(id)] = t, at })
 	want := map[string]int64{
 		"bench-000001": time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC).UnixMicro(),
 		"bench-000002": 0,
 	}
 	if len(got) != len(want) || got["bench-000001"] != want["bench-000001"] || got["bench-000002"] != 0 {
 		t.Fatalf("scan = %v, want %v", got, want)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMicro()
+	if ats["bench-000001"] != at || ats["bench-000002"] != at {
+		t.Fatalf("at = %v, want %d for both", ats, at)
 	}
 }

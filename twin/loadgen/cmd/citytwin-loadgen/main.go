@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 
 	"github.com/citytwin/citytwin/twin/loadgen"
@@ -28,7 +29,18 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to publish")
 	flag.DurationVar(&cfg.Drain, "drain", 30*time.Second, "how long clients may take to get the last readings")
 	flag.IntVar(&cfg.PID, "pid", 0, "server process id, for its peak memory")
+	cpuprofile := flag.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "citytwin-loadgen:", err)
+			os.Exit(2)
+		}
+	}
 	if cfg.AdminKey == "" {
 		fmt.Fprintln(os.Stderr, "citytwin-loadgen: --key (an admin key) is required")
 		os.Exit(2)
@@ -37,6 +49,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	r, err := loadgen.Run(ctx, cfg)
+	pprof.StopCPUProfile() // the figures' printing is not part of the load
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "citytwin-loadgen:", err)
 		os.Exit(1)
@@ -49,6 +62,8 @@ func main() {
 	fmt.Printf("%-34s %14s %14s %8s\n", "ingest-to-client latency p50", r.P50.Round(100*time.Microsecond), "-", "")
 	fmt.Printf("%-34s %14s %14s %8s\n", "ingest-to-client latency p99", r.P99.Round(100*time.Microsecond), "100ms", goal(float64(r.P99), float64(100*time.Millisecond)))
 	fmt.Printf("%-34s %14s %14s %8s\n", "ingest-to-client latency max", r.Max.Round(time.Millisecond), "-", "")
+	fmt.Printf("%-34s %14s %14s %8s\n", "  reading->append p50 / p99", r.InServerP50.Round(100*time.Microsecond), r.InServerP99.Round(100*time.Microsecond), "")
+	fmt.Printf("%-34s %14s %14s %8s\n", "  append->client p50 / p99", r.ToClientP50.Round(100*time.Microsecond), r.ToClientP99.Round(100*time.Microsecond), "")
 	fmt.Printf("%-34s %14s %14s %8s\n", "hub lag (append->dispatch) p50 <=", r.HubLagP50, "-", "")
 	fmt.Printf("%-34s %14s %14s %8s\n", "hub lag (append->dispatch) p99 <=", r.HubLagP99, "-", "")
 	fmt.Printf("%-34s %14d %14d %8s\n", "lost: (client, device) not current", r.Lost, 0, fmt.Sprintf("of %d", r.Pairs))
