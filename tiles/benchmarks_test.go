@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -449,7 +450,13 @@ func BenchmarkTilesCompare(b *testing.B) {
 		for i, tl := range tls {
 			paths[i] = fmt.Sprintf("/tiles/base/%d/%d/%d.pbf", tl.Z, tl.X, tl.Y)
 		}
-		wrkCached(b, cached.URL(), paths)
+		fmt.Println("(c) cached HTTP again, load from wrk in its own process (2 threads, keep-alive), next to what serves the same gzipped bytes with nothing else to do:")
+		wrkCached(b, "citytwin cached", cached.URL(), paths)
+		floor, dir := staticTiles(b, cached.URL(), paths)
+		wrkCached(b, "net/http floor", floor, paths)
+		if url, ok := nginxTiles(b, dir); ok {
+			wrkCached(b, "nginx static", url, paths)
+		}
 		fmt.Println("goals: uncached within 1.1x of (a); cached p99 under 5 ms at 64 clients")
 	}
 }
@@ -459,7 +466,7 @@ func BenchmarkTilesCompare(b *testing.B) {
 // process shares its Go scheduler and garbage collector, and on 2 cores its
 // goroutines queue behind the server's, which shows in the tail. Each
 // connection walks the distinct tile paths, asking for gzip like MapLibre.
-func wrkCached(b *testing.B, base string, paths []string) {
+func wrkCached(b *testing.B, label, base string, paths []string) {
 	bin, err := exec.LookPath("wrk")
 	if err != nil {
 		b.Fatal("wrk is not installed (scripts/bench-tiles.sh installs it)")
@@ -478,7 +485,6 @@ func wrkCached(b *testing.B, base string, paths []string) {
 	pct := regexp.MustCompile(`(?m)^\s+(50|99)%\s+(\S+)$`)
 	rps := regexp.MustCompile(`(?m)^Requests/sec:\s+(\S+)$`)
 	errs := regexp.MustCompile(`(?m)^\s+Non-2xx or 3xx responses: (\d+)$`)
-	fmt.Println("(c) cached HTTP again, load from wrk in its own process (2 threads, keep-alive):")
 	for _, clients := range []int{1, 10, 64} {
 		threads := min(2, clients)
 		out, err := exec.Command(bin, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(clients), "-d", "10s",
@@ -503,8 +509,130 @@ func wrkCached(b *testing.B, base string, paths []string) {
 		if p50 == "" || p99 == "" || rate == "" {
 			b.Fatalf("wrk: cannot read its report:\n%s", out)
 		}
-		fmt.Printf("  %2d clients: p50 %s  p99 %s  %s tiles/s\n", clients, p50, p99, rate)
+		fmt.Printf("  %-16s %2d clients: p50 %8s  p99 %8s  %10s tiles/s\n", label, clients, p50, p99, rate)
 	}
+}
+
+// staticTiles fetches every path from the cached server as a browser would
+// (gzip) and serves those bytes, with their content headers, from a map
+// behind a bare net/http handler in this process: the floor for a cached
+// tile under Go's HTTP server and scheduler, with nothing of citytwin's
+// routing, cache look-up, ETag or metrics. It also writes them under the
+// returned folder, for nginx.
+func staticTiles(b *testing.B, base string, paths []string) (url, dir string) {
+	type tile struct {
+		body   []byte
+		header http.Header
+	}
+	dir = b.TempDir()
+	byPath := map[string]tile{}
+	for _, p := range paths {
+		req, _ := http.NewRequest("GET", base+p, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := benchClient().Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" {
+			b.Fatalf("%s: %v %s %q", p, err, resp.Status, resp.Header.Get("Content-Encoding"))
+		}
+		h := http.Header{}
+		for _, k := range []string{"Content-Type", "Content-Encoding", "ETag", "Cache-Control", "Vary"} {
+			if v := resp.Header.Get(k); v != "" {
+				h.Set(k, v)
+			}
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		byPath[p] = tile{body, h}
+		f := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(f, body, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, ok := byPath[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		for k, v := range t.header {
+			w.Header()[k] = v
+		}
+		w.Write(t.body)
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL, dir
+}
+
+// nginxTiles serves the files under dir with nginx (static files, sendfile,
+// keep-alive, as many workers as cores), the tool a deployment would put in
+// front of a tile server to cache its tiles. ok is false when nginx is not
+// installed (scripts/bench-tiles.sh installs it).
+func nginxTiles(b *testing.B, dir string) (url string, ok bool) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		fmt.Println("  (nginx not installed: no nginx row)")
+		return "", false
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	run := b.TempDir()
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;\n" // its workers read the benchmark's private temp folders
+	}
+	conf := fmt.Sprintf(`%sworker_processes auto;
+pid %s/nginx.pid;
+error_log %s/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_requests 1000000;
+  client_body_temp_path %s/body;
+  proxy_temp_path %s/proxy;
+  fastcgi_temp_path %s/fastcgi;
+  uwsgi_temp_path %s/uwsgi;
+  scgi_temp_path %s/scgi;
+  types { application/vnd.mapbox-vector-tile pbf; }
+  server {
+    listen %s;
+    root %s;
+    location / { add_header Content-Encoding gzip; }
+  }
+}
+`, user, run, run, run, run, run, run, run, addr, dir)
+	cf := filepath.Join(run, "nginx.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", cf, "-g", "daemon off;")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			b.Fatalf("nginx did not listen on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "http://" + addr, true
 }
 
 // pairedOverhead measures (a) and (b) tile by tile at one client, each
