@@ -290,8 +290,8 @@ func (s *Service) commitWithRetry(ctx context.Context, batch []*writeReq) {
 
 func monthKey(t time.Time) string { return t.UTC().Format("200601") }
 
-// commitBatch stores a batch in one transaction: observations by INSERT …
-// SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING, then the latest state,
+// commitBatch stores a batch in one transaction: observations
+// (insertObservations), then the latest state,
 // rules and alarms, and the events. It returns the rows newly stored per
 // request.
 func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, error) {
@@ -322,35 +322,9 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 		newParts = append(newParts, k)
 	}
 	s.partMu.Unlock()
-	var inserted []Observation
-	if len(all) > 0 {
-		// One statement, the rows as arrays (binary): no staging table to
-		// fill, and to truncate at every commit.
-		n := len(all)
-		ids, times, metrics, values := make([]string, n), make([]time.Time, n), make([]string, n), make([]float64, n)
-		for i, o := range all {
-			ids[i], times[i], metrics[i], values[i] = o.Device, o.Time, o.Metric, o.Value
-		}
-		rows, err := tx.Query(ctx, `INSERT INTO observations (device_id, time, metric, value)
-			SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::float8[]) ON CONFLICT DO NOTHING
-			RETURNING device_id, time, metric, value`, ids, times, metrics, values)
-		if err != nil {
-			return nil, fmt.Errorf("insert observations: %w", err)
-		}
-		inserted = make([]Observation, 0, n)
-		for rows.Next() {
-			var o Observation
-			if err := rows.Scan(&o.Device, &o.Time, &o.Metric, &o.Value); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			o.Time = o.Time.UTC()
-			inserted = append(inserted, o)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("insert observations: %w", err)
-		}
+	inserted, err := insertObservations(ctx, tx, all)
+	if err != nil {
+		return nil, err
 	}
 	tInsert := time.Now()
 	seen := map[string]time.Time{}
@@ -416,6 +390,67 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 		s.metrics.batches.Observe(float64(len(all)))
 	}
 	return counts, nil
+}
+
+// insertObservations stores rows in tx and returns those that were not
+// stored before. It first copies them all (COPY, binary: no statement to
+// plan, no rows sent back), which is what an ingest of fresh readings needs;
+// when a row is already stored (a device's retry, a QoS 1 redelivery) the
+// COPY fails on the primary key, is rolled back to its savepoint, and the
+// rows go again by INSERT … ON CONFLICT DO NOTHING RETURNING, which tells
+// the new ones apart.
+func insertObservations(ctx context.Context, tx pgx.Tx, all []Observation) ([]Observation, error) {
+	if len(all) == 0 {
+		return nil, nil
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	_, err = sp.CopyFrom(ctx, pgx.Identifier{"observations"}, []string{"device_id", "time", "metric", "value"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(all) {
+				return nil, nil
+			}
+			o := &all[i]
+			i++
+			return []any{o.Device, o.Time, o.Metric, o.Value}, nil
+		}))
+	if err == nil {
+		if err := sp.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("insert observations: %w", err)
+		}
+		return append([]Observation(nil), all...), nil
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "23505" {
+		return nil, fmt.Errorf("insert observations: %w", err)
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return nil, fmt.Errorf("insert observations: %w", err)
+	}
+	n := len(all)
+	ids, times, metrics, values := make([]string, n), make([]time.Time, n), make([]string, n), make([]float64, n)
+	for i, o := range all {
+		ids[i], times[i], metrics[i], values[i] = o.Device, o.Time, o.Metric, o.Value
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO observations (device_id, time, metric, value)
+		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::float8[]) ON CONFLICT DO NOTHING
+		RETURNING device_id, time, metric, value`, ids, times, metrics, values)
+	if err != nil {
+		return nil, fmt.Errorf("insert observations: %w", err)
+	}
+	inserted, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Observation, error) {
+		var o Observation
+		err := r.Scan(&o.Device, &o.Time, &o.Metric, &o.Value)
+		o.Time = o.Time.UTC()
+		return o, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert observations: %w", err)
+	}
+	return inserted, nil
 }
 
 // applyObservations updates the staged state of the devices that reported:

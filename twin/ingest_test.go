@@ -32,9 +32,25 @@ func TestHTTPIngest(t *testing.T) {
 	if r.Accepted != 0 || r.Duplicates != 2 {
 		t.Fatalf("retry: %+v", r)
 	}
+	// A batch mixing a stored row with a new one sent twice: the new row is
+	// stored once and counted once (this takes the fallback path of the
+	// insert, whose COPY fails on the stored row), the others are duplicates.
+	later := now.Add(time.Second)
+	mixed := fmt.Sprintf(`[{"device":"env-1","time":%q,"metric":"pm25","value":12.5},{"device":"env-1","time":%[2]q,"metric":"pm25","value":13},{"device":"env-1","time":%[2]q,"metric":"pm25","value":13}]`,
+		rfc(now.Add(-time.Second)), rfc(later))
+	r = s.ingest(t, d1.Key, mixed)
+	if r.Accepted != 1 || r.Duplicates != 2 {
+		t.Fatalf("mixed: %+v", r)
+	}
+	if n := s.count(t, `SELECT count(*) FROM observations WHERE device_id = 'env-1'`); n != 3 {
+		t.Fatalf("stored %d rows after the mixed batch, want 3", n)
+	}
+	if d := s.device(t, "env-1"); d.Values["pm25"].Value != 13 || !d.Values["pm25"].Time.Equal(later) {
+		t.Fatalf("state after the mixed batch: %+v", d.Values["pm25"])
+	}
 	// State and event.
 	d := s.device(t, "env-1")
-	if d.Status != "online" || d.Values["pm25"].Value != 12.5 || !d.Values["temp_c"].Time.Equal(now) || d.LastSeen == nil {
+	if d.Status != "online" || d.Values["pm25"].Value != 13 || !d.Values["temp_c"].Time.Equal(now) || d.LastSeen == nil {
 		t.Fatalf("state: %+v", d)
 	}
 	e := ev.wait(t, "device state", func(e feed.Event) bool {

@@ -40,8 +40,9 @@ type Options struct {
 	// overlap one batch's insert with another's state phase, but on a
 	// 2-core machine that shares its cores with PostgreSQL they only queue
 	// behind the state lock: at 20,000 observations/s with 1,000 websocket
-	// clients, 3 writers doubled the median ingest-to-client latency and
-	// cost PostgreSQL 15% more CPU per observation than 1 (make bench-live).
+	// clients, 3 writers had a 1.3x higher median ingest-to-client latency
+	// than 1 in the same run, and cost PostgreSQL 6-15% more CPU per
+	// observation (make bench-live).
 	Writers int
 	// Rate and Burst limit each device's observations per second (a token
 	// bucket; defaults 100/s and a burst of 2000).
