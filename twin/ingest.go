@@ -421,7 +421,7 @@ func insertObservations(ctx context.Context, tx pgx.Tx, all []Observation) ([]Ob
 		if err := sp.Commit(ctx); err != nil {
 			return nil, fmt.Errorf("insert observations: %w", err)
 		}
-		return append([]Observation(nil), all...), nil
+		return all, nil
 	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "23505" {
