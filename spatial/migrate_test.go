@@ -103,6 +103,41 @@ func TestSchemaRefusesWrongGeometryType(t *testing.T) {
 	}
 }
 
+// The devices table refuses the ids that twin's device id pattern refuses
+// (its own check, cheaper to evaluate, must keep that meaning).
+func TestSchemaDeviceIDCheck(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.MustOpenPool(t)
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"pole-1", true},
+		{"A.b_c:d-9", true},
+		{strings.Repeat("a", 128), true},
+		{strings.Repeat("a", 129), false},
+		{"", false},
+		{"-pole", false},
+		{".pole", false},
+		{"pole 1", false},
+		{"pole/1", false},
+		{"p\u00f6le", false},
+		{"pole\n", false},
+	} {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO devices (id, kind) VALUES ($1, 'env')`, tc.id)
+		_ = tx.Rollback(ctx)
+		if (err == nil) != tc.ok {
+			t.Errorf("id %q: err = %v, want accepted %v", tc.id, err, tc.ok)
+		} else if err != nil && !strings.Contains(err.Error(), "devices_id_check") {
+			t.Errorf("id %q: err = %v, want the id check", tc.id, err)
+		}
+	}
+}
+
 func TestH3ParentSQL(t *testing.T) {
 	pool := dbtest.MustOpenPool(t)
 	// 8f2830828052d25 is a resolution-15 cell; its resolution-9 parent is
