@@ -180,11 +180,21 @@ func TestFollower(t *testing.T) {
 	_ = bus.Publish(ctx, e4)
 	_ = bus.Publish(ctx, e2) // again
 	want := int64(len(e1) + len(e2) + len(e3) + len(e4))
+	sent := map[int64]string{}
+	for _, evs := range [][]feed.Event{e1, e2, e3, e4} {
+		for _, e := range evs {
+			sent[e.Seq] = string(e.Data)
+		}
+	}
 	for s := int64(1); s <= want; s++ {
 		select {
 		case e := <-got:
 			if e.Seq != pos.Seq+s {
 				t.Fatalf("got seq %d, want %d", e.Seq, pos.Seq+s)
+			}
+			// e3 comes from the log: its data reads back as written.
+			if string(e.Data) != sent[e.Seq] {
+				t.Fatalf("seq %d: data %s, want %s as appended", e.Seq, e.Data, sent[e.Seq])
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("follower stuck before seq %d", pos.Seq+s)
