@@ -517,21 +517,15 @@ var (
 
 // scanDeltas calls fn with the device id, the pm10 time (µs, 0 if none)
 // and the event's append time ("at", µs, 0 if none) of every device state in
-// frame b.
+// frame b. It looks for each key once, front to back: at 200,000 deltas/s
+// the scan was a sixth of the load generator's CPU.
 func scanDeltas(b []byte, fn func(id []byte, t, at int64)) {
-	for {
-		i := bytes.Index(b, keyDataID)
-		if i < 0 {
-			return
-		}
+	i := bytes.Index(b, keyDataID)
+	for i >= 0 {
+		// The item's "at" comes before its data.
 		var at int64
 		if k := bytes.LastIndex(b[:i], keyAt); k >= 0 {
-			rest := b[k+len(keyAt) : i]
-			if n := bytes.IndexByte(rest, '"'); n > 0 {
-				if tm, err := time.Parse(time.RFC3339Nano, string(rest[:n])); err == nil {
-					at = tm.UnixMicro()
-				}
-			}
+			at = timeMicros(b[k+len(keyAt) : i])
 		}
 		b = b[i+len(keyDataID):]
 		j := bytes.IndexByte(b, '"')
@@ -540,24 +534,71 @@ func scanDeltas(b []byte, fn func(id []byte, t, at int64)) {
 		}
 		id := b[:j]
 		b = b[j:]
+		i = bytes.Index(b, keyDataID)
 		item := b
-		if end := bytes.Index(b, keyDataID); end >= 0 {
-			item = b[:end]
+		if i >= 0 {
+			item = b[:i]
 		}
 		var t int64
 		if k := bytes.Index(item, keyPM10); k >= 0 {
 			rest := item[k+len(keyPM10):]
 			if m := bytes.Index(rest, keyTime); m >= 0 {
-				rest = rest[m+len(keyTime):]
-				if n := bytes.IndexByte(rest, '"'); n > 0 {
-					if tm, err := time.Parse(time.RFC3339Nano, string(rest[:n])); err == nil {
-						t = tm.UnixMicro()
-					}
-				}
+				t = timeMicros(rest[m+len(keyTime):])
 			}
 		}
 		fn(id, t, at)
 	}
+}
+
+// timeMicros reads the RFC 3339 time that b starts with (up to its closing
+// quote) as µs since the epoch, 0 if there is none. The server writes UTC
+// times with a Z, which are read here without time.Parse; any other form
+// goes through it.
+func timeMicros(b []byte) int64 {
+	n := bytes.IndexByte(b, '"')
+	if n <= 0 {
+		return 0
+	}
+	b = b[:n]
+	if len(b) >= 20 && b[len(b)-1] == 'Z' && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' {
+		num := func(p []byte) (int, bool) {
+			v := 0
+			for _, c := range p {
+				if c < '0' || c > '9' {
+					return 0, false
+				}
+				v = v*10 + int(c-'0')
+			}
+			return v, true
+		}
+		y, ok1 := num(b[0:4])
+		mo, ok2 := num(b[5:7])
+		d, ok3 := num(b[8:10])
+		h, ok4 := num(b[11:13])
+		mi, ok5 := num(b[14:16])
+		sec, ok6 := num(b[17:19])
+		frac, ok7 := 0, true
+		if len(b) > 20 {
+			digits := b[20 : len(b)-1]
+			if b[19] != '.' || len(digits) == 0 || len(digits) > 9 {
+				ok7 = false
+			} else if frac, ok7 = num(digits); ok7 {
+				for k := len(digits); k < 9; k++ {
+					frac *= 10
+				}
+			}
+		}
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 60 {
+			if tm := time.Date(y, time.Month(mo), d, h, mi, sec, frac, time.UTC); tm.Day() == d {
+				return tm.UnixMicro()
+			}
+		}
+	}
+	tm, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return 0
+	}
+	return tm.UnixMicro()
 }
 
 // read receives frames until the connection ends, adding to lat the time

@@ -30,3 +30,50 @@ func TestScanDeltas(t *testing.T) {
 		t.Fatalf("at = %v, want %d for both", ats, at)
 	}
 }
+
+// timeMicros agrees with time.Parse on the server's form and on others.
+func TestTimeMicros(t *testing.T) {
+	for _, s := range []string{
+		"2026-01-02T03:04:05Z", "2026-01-02T03:04:05.1Z", "2026-01-02T03:04:05.123456Z",
+		"2026-01-02T03:04:05.123456789Z", "2024-02-29T23:59:59.999999Z", "1999-12-31T00:00:00Z",
+		"2026-01-02T03:04:05+08:00", "2026-01-02T03:04:05.5-03:30",
+	} {
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := timeMicros([]byte(s + `"`)); got != want.UnixMicro() {
+			t.Errorf("%s: %d, want %d", s, got, want.UnixMicro())
+		}
+	}
+	for _, s := range []string{"", "x", "2026-13-02T03:04:05Z", "2026-01-02T03:04:05.Z", "2026-02-30T03:04:05Z", "2026-01-02T24:00:00Z"} {
+		if got := timeMicros([]byte(s + `"`)); got != 0 {
+			t.Errorf("%q: %d, want 0", s, got)
+		}
+	}
+	if got := timeMicros([]byte("2026-01-02T03:04:05Z")); got != 0 {
+		t.Errorf("unterminated: %d, want 0", got)
+	}
+}
+
+func BenchmarkScanDeltas(b *testing.B) {
+	var frame []byte
+	frame = append(frame, `{"type":"batch","epoch":"e","seq":9,"items":[`...)
+	for i := range 12 {
+		if i > 0 {
+			frame = append(frame, ',')
+		}
+		frame = append(frame, `{"type":"delta","epoch":"e","seq":7,"entity":"device:bench-000001","kind":"device","layer":"devices","cell":"8a","version":3,"at":"2026-01-02T03:04:05.654321Z",`+
+			`"data":{"id":"bench-000001","kind":"env","name":"","lon":116.3,"lat":37.4,"feature":null,"status":"online","last_seen":"2026-01-02T03:04:05Z",`+
+			`"values":{"no2":{"value":1,"time":"2026-01-02T03:04:01Z"},"pm10":{"value":12,"time":"2026-01-02T03:04:05.123456Z"}}}}`...)
+	}
+	frame = append(frame, "]}"...)
+	b.SetBytes(int64(len(frame)))
+	n := 0
+	for b.Loop() {
+		scanDeltas(frame, func(id []byte, t, at int64) { n++ })
+	}
+	if n == 0 {
+		b.Fatal("no deltas")
+	}
+}
