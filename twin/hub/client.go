@@ -36,8 +36,10 @@ type client struct {
 	control    [][]byte // frames queued by the hub itself (resets)
 	overflow   bool
 	notify     chan struct{}
-	// buf holds the batch frames of the last drain (the writer's own).
-	buf []byte
+	// buf holds the batch frames of the last drain; items and states are
+	// its scratch (all the writer's own).
+	buf           []byte
+	items, states []*item
 	// routed gathers the items of one dispatch for this client (under
 	// Hub.mu, written only by dispatch).
 	routed []*item
@@ -122,13 +124,16 @@ func (c *client) drain(epoch string) (frames [][]byte, n int, overflow bool) {
 	overflow = c.overflow
 	var items []*item
 	if !overflow {
-		items = make([]*item, 0, len(c.stateOrder)+len(c.events))
+		// The merge goes into the writer's own scratch slices, reused
+		// from drain to drain.
+		items = c.items[:0]
 		// Merge state (in queue order, which is seq order of first
 		// appearance) and events by seq.
-		st := make([]*item, 0, len(c.stateOrder))
+		st := c.states[:0]
 		for _, e := range c.stateOrder {
 			st = append(st, c.state[e])
 		}
+		c.states = st
 		i, j := 0, 0
 		for i < len(st) || j < len(c.events) {
 			if j >= len(c.events) || (i < len(st) && st[i].ev.Seq < c.events[j].ev.Seq) {
@@ -146,6 +151,12 @@ func (c *client) drain(epoch string) (frames [][]byte, n int, overflow bool) {
 	if len(items) == 0 {
 		return frames, 0, overflow
 	}
+	c.items = items
+	defer func() {
+		// Let the items go (the ring keeps what resumes need).
+		clear(c.items)
+		clear(c.states)
+	}()
 	// One buffer for every batch frame of this drain, sized exactly and
 	// reused by the next drain (the writer has written these frames by
 	// then): no growing, no garbage per frame.
@@ -266,8 +277,16 @@ func (h *Hub) serve(ctx context.Context, conn *websocket.Conn) {
 		}
 	}()
 
+	// The write deadline moves on only when less than half of WriteTimeout
+	// is left, so that a write has between half of it and all of it, and a
+	// connection gets one deadline update per half WriteTimeout rather than
+	// one per frame.
+	var deadline time.Time
 	write := func(b []byte) error {
-		_ = conn.SetWriteDeadline(time.Now().Add(h.WriteTimeout))
+		if now := time.Now(); deadline.Sub(now) < h.WriteTimeout/2 {
+			deadline = now.Add(h.WriteTimeout)
+			_ = conn.SetWriteDeadline(deadline)
+		}
 		h.metrics.frames.Inc()
 		return conn.WriteMessage(websocket.TextMessage, b)
 	}
@@ -312,7 +331,8 @@ func (h *Hub) serve(ctx context.Context, conn *websocket.Conn) {
 			}
 			h.metrics.messages.Add(float64(n))
 		case <-ping.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.WriteTimeout)); err != nil {
+			deadline = time.Now().Add(h.WriteTimeout)
+			if err := conn.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
 				return
 			}
 		}
