@@ -71,9 +71,16 @@ func AppendEvents(ctx context.Context, tx pgx.Tx, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	var last int64
-	if err := tx.QueryRow(ctx, `UPDATE event_seq SET seq = seq + $1 RETURNING seq`, len(evs)).Scan(&last); err != nil {
+	var last, upto, partRows int64
+	if err := tx.QueryRow(ctx, `UPDATE event_seq SET seq = seq + $1 RETURNING seq, part_upto, part_rows`, len(evs)).Scan(&last, &upto, &partRows); err != nil {
 		return fmt.Errorf("event log: %w", err)
+	}
+	// The log's partitions are made half a partition ahead of need, so that
+	// most appends find theirs there.
+	if need := last + partRows/2; need >= upto {
+		if _, err := tx.Exec(ctx, `SELECT ct_event_log_partitions($1)`, need); err != nil {
+			return fmt.Errorf("event log partition: %w", err)
+		}
 	}
 	first := last - int64(len(evs)) + 1
 	now := time.Now().UTC()

@@ -164,6 +164,10 @@ func TestFollower(t *testing.T) {
 			}
 		})
 	}()
+	// Partitions of 3 seqs, so that the trim below drops some.
+	if _, err := pool.Exec(ctx, `UPDATE event_seq SET part_rows = 3`); err != nil {
+		t.Fatal(err)
+	}
 	appendN := func(n int) []feed.Event {
 		evs := events(n, 10)
 		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return feed.AppendEvents(ctx, tx, evs) }); err != nil {
@@ -222,5 +226,45 @@ func TestFollower(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("follower did not notice the new epoch")
+	}
+}
+
+// The log is trimmed by whole partitions: only those past a bound go, the
+// newest never does, and appends go on after a trim.
+func TestTrimPartitions(t *testing.T) {
+	pool := dbtest.MustOpenPool(t)
+	ctx := t.Context()
+	log := feed.NewLog(pool)
+	if _, err := pool.Exec(ctx, `UPDATE event_seq SET part_rows = 4`); err != nil {
+		t.Fatal(err)
+	}
+	appendN := func(n int) {
+		t.Helper()
+		for range n {
+			if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return feed.AppendEvents(ctx, tx, events(1, 10)) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check := func(wantDropped, wantOldest int64, dropped int64, err error) {
+		t.Helper()
+		if err != nil || dropped != wantDropped {
+			t.Fatalf("trim dropped %d (%v), want %d", dropped, err, wantDropped)
+		}
+		if old, err := log.Oldest(ctx); err != nil || old != wantOldest {
+			t.Fatalf("oldest = %d (%v), want %d", old, err, wantOldest)
+		}
+	}
+	appendN(10) // seqs 1..10 in partitions from 1, 5 and 9
+	n, err := log.Trim(ctx, 0, 3)
+	check(4, 5, n, err) // 1..4 go; 5..8 hold 8 > 10-3 and stay
+	n, err = log.Trim(ctx, 0, 3)
+	check(0, 5, n, err)
+	n, err = log.Trim(ctx, time.Nanosecond, 0)
+	check(4, 9, n, err) // all are old, but the newest partition stays
+	appendN(5)
+	evs, err := log.Read(ctx, 8, 0, 100)
+	if err != nil || len(evs) != 7 || evs[0].Seq != 9 || evs[6].Seq != 15 {
+		t.Fatalf("read after trims: %d events (%v)", len(evs), err)
 	}
 }

@@ -1,9 +1,13 @@
 package feed
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -99,16 +103,19 @@ func ReadIn(ctx context.Context, q Querier, after, upto int64, limit int) ([]Eve
 	return out, nil
 }
 
-// Trim deletes the events older than maxAge and all but the newest maxRows
-// (a bound <= 0 is not applied). It returns the number of rows deleted. A
-// client whose since position falls before what is left gets a reset.
+// Trim drops the events older than maxAge and all but the newest maxRows
+// (a bound <= 0 is not applied), a whole partition at a time: it drops the
+// partitions whose every event is past a bound, so the log keeps up to a
+// partition more than the bounds ask. It returns the number of events
+// dropped. A client whose since position falls before what is left gets a
+// reset.
 func (l *Log) Trim(ctx context.Context, maxAge time.Duration, maxRows int64) (int64, error) {
+	var cur, upto int64
+	if err := l.Pool.QueryRow(ctx, `SELECT seq, part_upto FROM event_seq`).Scan(&cur, &upto); err != nil {
+		return 0, fmt.Errorf("event log trim: %w", err)
+	}
 	var cut int64
 	if maxRows > 0 {
-		var cur int64
-		if err := l.Pool.QueryRow(ctx, `SELECT seq FROM event_seq`).Scan(&cur); err != nil {
-			return 0, fmt.Errorf("event log trim: %w", err)
-		}
 		cut = cur - maxRows
 	}
 	if maxAge > 0 {
@@ -124,9 +131,61 @@ func (l *Log) Trim(ctx context.Context, maxAge time.Duration, maxRows int64) (in
 	if cut <= 0 {
 		return 0, nil
 	}
-	tag, err := l.Pool.Exec(ctx, `DELETE FROM event_log WHERE seq <= $1`, cut)
+	rows, err := l.Pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'event_log'::regclass`)
 	if err != nil {
 		return 0, fmt.Errorf("event log trim: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("event log trim: %w", err)
+	}
+	// Partitions are contiguous, each named after its first seq: one ends
+	// where the next begins, the newest at part_upto.
+	type part struct {
+		name     string
+		from, to int64
+	}
+	parts := make([]part, 0, len(names))
+	for _, n := range names {
+		if from, err := strconv.ParseInt(strings.TrimPrefix(n, "event_log_"), 10, 64); err == nil {
+			parts = append(parts, part{name: n, from: from})
+		}
+	}
+	slices.SortFunc(parts, func(a, b part) int { return cmp.Compare(a.from, b.from) })
+	var drop []string
+	var below int64
+	for i := range parts {
+		parts[i].to = upto
+		if i+1 < len(parts) {
+			parts[i].to = parts[i+1].from
+		}
+		// The newest partition stays whatever the bounds say: appends go there.
+		if parts[i].to-1 > cut || parts[i].to == upto {
+			break
+		}
+		drop = append(drop, pgx.Identifier{parts[i].name}.Sanitize())
+		below = parts[i].to
+	}
+	if len(drop) == 0 {
+		return 0, nil
+	}
+	var n int64
+	err = pgx.BeginFunc(ctx, l.Pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM event_log WHERE seq < $1`, below).Scan(&n); err != nil {
+			return err
+		}
+		// Dropping a partition locks the whole log for a moment; rather
+		// than queue the ingest behind a long reader, give up and try
+		// again at the next trim.
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '2s'`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DROP TABLE `+strings.Join(drop, ", "))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("event log trim: %w", err)
+	}
+	return n, nil
 }
