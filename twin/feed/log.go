@@ -177,11 +177,12 @@ func (l *Log) Trim(ctx context.Context, maxAge time.Duration, maxRows int64) (in
 		}
 		// Dropping a partition locks the whole log for a moment; rather
 		// than queue the ingest behind a long reader, give up and try
-		// again at the next trim.
+		// again at the next trim. (IF EXISTS: instances sharing the
+		// database trim it each on its own.)
 		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '2s'`); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DROP TABLE `+strings.Join(drop, ", "))
+		_, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+strings.Join(drop, ", "))
 		return err
 	})
 	if err != nil {
