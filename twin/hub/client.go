@@ -277,16 +277,8 @@ func (h *Hub) serve(ctx context.Context, conn *websocket.Conn) {
 		}
 	}()
 
-	// The write deadline moves on only when less than half of WriteTimeout
-	// is left, so that a write has between half of it and all of it, and a
-	// connection gets one deadline update per half WriteTimeout rather than
-	// one per frame.
-	var deadline time.Time
 	write := func(b []byte) error {
-		if now := time.Now(); deadline.Sub(now) < h.WriteTimeout/2 {
-			deadline = now.Add(h.WriteTimeout)
-			_ = conn.SetWriteDeadline(deadline)
-		}
+		_ = conn.SetWriteDeadline(time.Now().Add(h.WriteTimeout))
 		h.metrics.frames.Inc()
 		return conn.WriteMessage(websocket.TextMessage, b)
 	}
@@ -331,8 +323,7 @@ func (h *Hub) serve(ctx context.Context, conn *websocket.Conn) {
 			}
 			h.metrics.messages.Add(float64(n))
 		case <-ping.C:
-			deadline = time.Now().Add(h.WriteTimeout)
-			if err := conn.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.WriteTimeout)); err != nil {
 				return
 			}
 		}

@@ -100,8 +100,7 @@
 // reading; events queue up to MaxQueuedEvents per client. Past that bound the
 // connection is closed with code 4008 ("too slow"); the client reconnects
 // with "since" and gets what it missed, or a reset. A write that does not
-// complete in time (between half of WriteTimeout and all of it) closes the
-// connection too.
+// complete within WriteTimeout closes the connection too.
 //
 // # Close codes
 //
