@@ -20,8 +20,12 @@
 # it has a line per ingest batch with the time of each phase (insert, lock
 # wait, apply, state, commit).
 #
+# PROGRESS=10s has the load generator log, every 10 s, the accepted rate and
+# the latency p50/p99 of that interval alone (does latency drift in a long
+# run?).
+#
 # Knobs: DEVICES (2000) CLIENTS (1000) RATE (20000) DURATION (30s) HTTP_SHARE (0.5) BASE PROFILE LOADGEN_PROFILE
-# SERVER_LOG SERVER_LOG_LEVEL
+# SERVER_LOG SERVER_LOG_LEVEL PROGRESS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,7 +96,7 @@ run_live() {
   local rc=0
   ./bin/citytwin-loadgen --url "http://127.0.0.1:$http_port" --mqtt "127.0.0.1:$mqtt_port" --key "$key" \
     --devices "$DEVICES" --clients "$CLIENTS" --rate "$RATE" --duration "$DURATION" --http-share "$HTTP_SHARE" \
-    --pid "$server" ${LOADGEN_PROFILE:+--cpuprofile "$LOADGEN_PROFILE"} >"$work/$name.out" || rc=$?
+    --pid "$server" ${LOADGEN_PROFILE:+--cpuprofile "$LOADGEN_PROFILE"} ${PROGRESS:+--progress "$PROGRESS"} >"$work/$name.out" || rc=$?
   if [ -n "$prof" ]; then wait "$prof" || echo "bench-live: no profile" >&2; fi
   echo "$(awk -v a="$(cpu "$server")" -v b="$s0" 'BEGIN {print a - b}') $(awk -v a="$(pg_cpu "$dir")" -v b="$p0" 'BEGIN {print a - b}') $(cut -d' ' -f1 /proc/loadavg)" >"$work/$name.cpu"
   kill "$server" 2>/dev/null || true

@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +49,10 @@ type Config struct {
 	Logger *slog.Logger
 	// BBox where devices are placed: [w,s,e,n].
 	BBox [4]float64
+	// Progress, when positive, logs every Progress the observations
+	// accepted and the latency quantiles of that interval alone, so that a
+	// long run shows whether latency drifts.
+	Progress time.Duration
 }
 
 // Result of a run.
@@ -177,6 +182,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				}
 			}(g)
 		}
+	}
+	if cfg.Progress > 0 {
+		go logProgress(pctx, log, cfg.Progress, &lat, &accepted)
 	}
 	peak := int64(0)
 	memDone := make(chan struct{})
@@ -670,7 +678,13 @@ type latencies struct {
 	count int
 	s     []time.Duration
 	rnd   *rand.Rand
+	// win samples the latencies since the last window call (winCount of
+	// them, maxWindow at most kept, a uniform sample).
+	win      []time.Duration
+	winCount int
 }
+
+const maxWindow = 1 << 18
 
 func (l *latencies) add(ds ...time.Duration) {
 	if len(ds) == 0 {
@@ -689,6 +703,47 @@ func (l *latencies) add(ds ...time.Duration) {
 		} else if j := l.rnd.IntN(l.count); j < max {
 			l.s[j] = d
 		}
+		l.winCount++
+		if len(l.win) < maxWindow {
+			l.win = append(l.win, d)
+		} else if j := l.rnd.IntN(l.winCount); j < maxWindow {
+			l.win[j] = d
+		}
+	}
+}
+
+// window returns the p50 and p99 of the latencies added since its last
+// call, and how many of them it saw.
+func (l *latencies) window() (n int, p50, p99 time.Duration) {
+	l.mu.Lock()
+	w, n := l.win, l.winCount
+	l.win, l.winCount = make([]time.Duration, 0, len(w)), 0
+	l.mu.Unlock()
+	if len(w) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(w)
+	q := func(p float64) time.Duration { return w[min(len(w)-1, int(p*float64(len(w))))] }
+	return n, q(0.50), q(0.99)
+}
+
+// logProgress logs, every d until ctx ends, the observations accepted and
+// the deltas' latency in that interval.
+func logProgress(ctx context.Context, log *slog.Logger, d time.Duration, lat *latencies, accepted *atomic.Int64) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	start, last := time.Now(), accepted.Load()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		acc := accepted.Load()
+		n, p50, p99 := lat.window()
+		log.Info("progress", "at", time.Since(start).Round(time.Second), "obs_per_s", float64(acc-last)/d.Seconds(),
+			"deltas", n, "p50", p50.Round(100*time.Microsecond), "p99", p99.Round(100*time.Microsecond))
+		last = acc
 	}
 }
 

@@ -77,3 +77,34 @@ func BenchmarkScanDeltas(b *testing.B) {
 		b.Fatal("no deltas")
 	}
 }
+
+func TestLatencyWindow(t *testing.T) {
+	var l latencies
+	for i := 1; i <= 100; i++ {
+		l.add(time.Duration(i) * time.Millisecond)
+	}
+	n, p50, p99 := l.window()
+	if n != 100 || p50 != 51*time.Millisecond || p99 != 100*time.Millisecond {
+		t.Fatalf("window: n %d p50 %v p99 %v, want 100 51ms 100ms", n, p50, p99)
+	}
+	// The next window holds only what came after.
+	l.add(5*time.Second, 5*time.Second)
+	if n, p50, _ := l.window(); n != 2 || p50 != 5*time.Second {
+		t.Fatalf("second window: n %d p50 %v, want 2 5s", n, p50)
+	}
+	if n, _, _ := l.window(); n != 0 {
+		t.Fatalf("empty window has %d", n)
+	}
+	// The whole run keeps every one of them.
+	if l.n() != 102 {
+		t.Fatalf("run count %d, want 102", l.n())
+	}
+	// Past maxWindow the window keeps a uniform sample and counts them all.
+	for i := 0; i < 2*maxWindow; i++ {
+		l.add(time.Duration(i%1000) * time.Millisecond)
+	}
+	n, p50, _ = l.window()
+	if n != 2*maxWindow || p50 < 450*time.Millisecond || p50 > 550*time.Millisecond {
+		t.Fatalf("sampled window: n %d p50 %v, want %d and about 500ms", n, p50, 2*maxWindow)
+	}
+}

@@ -29,6 +29,7 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to publish")
 	flag.DurationVar(&cfg.Drain, "drain", 30*time.Second, "how long clients may take to get the last readings")
 	flag.IntVar(&cfg.PID, "pid", 0, "server process id, for its peak memory")
+	flag.DurationVar(&cfg.Progress, "progress", 0, "log the accepted rate and the latency p50/p99 of each interval this long (0: off)")
 	cpuprofile := flag.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
