@@ -1,6 +1,7 @@
 package twin_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -219,4 +220,75 @@ func TestMQTTIngest(t *testing.T) {
 		t.Fatalf("p-2 state: %+v", got)
 	}
 	_ = d2
+}
+
+// TestIngestUpdatesStayHOT: every batch rewrites the reporting devices' row
+// and their latest values. Those updates must find room on their own page
+// (HOT: no new index entries, no growth) even while an older snapshot keeps
+// the previous versions from being pruned, as a concurrent batch's or an
+// ANALYZE's does. At the earlier fillfactor of 70 the devices table and its
+// five indexes grew by a page per few devices every time that happened.
+func TestIngestUpdatesStayHOT(t *testing.T) {
+	s := mustServer(t)
+	ctx := context.Background()
+	const n = 120
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("hot-%03d", i)
+		s.createDevice(t, fmt.Sprintf(`{"id":%q,"kind":"env","name":"device %d","lon":%g,"lat":37.45}`, ids[i], i, 116.3+float64(i)*1e-4))
+	}
+	batch := func(at time.Time, v int) string {
+		var b strings.Builder
+		b.WriteString("[")
+		for i, id := range ids {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"device":%q,"time":%q,"metric":"pm25","value":%d}`, id, rfc(at), v)
+		}
+		b.WriteString("]")
+		return b.String()
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	// The first batch inserts the latest values; later ones update them.
+	if r := s.ingest(t, s.admin, batch(now, 1)); r.Accepted != n {
+		t.Fatalf("first batch: %+v", r)
+	}
+	pages := func(rel string) int64 {
+		var p int64
+		if err := s.Pool.QueryRow(ctx, `SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int`, rel).Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	devPages, statePages := pages("devices"), pages("device_state")
+	devIdx := pages("devices_geom")
+
+	// An older snapshot: nothing updated after it began can be pruned.
+	old, err := s.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Rollback(ctx)
+	if _, err := old.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
+		t.Fatal(err)
+	}
+	var c int
+	if err := old.QueryRow(ctx, `SELECT count(*) FROM devices`).Scan(&c); err != nil {
+		t.Fatal(err)
+	}
+	for k := 1; k <= 2; k++ {
+		if r := s.ingest(t, s.admin, batch(now.Add(time.Duration(k)*time.Second), k+1)); r.Accepted != n {
+			t.Fatalf("batch %d: %+v", k+1, r)
+		}
+	}
+	if got := pages("devices"); got != devPages {
+		t.Errorf("devices grew from %d to %d pages: updates were not HOT", devPages, got)
+	}
+	if got := pages("devices_geom"); got != devIdx {
+		t.Errorf("devices_geom grew from %d to %d pages: updates were not HOT", devIdx, got)
+	}
+	if got := pages("device_state"); got != statePages {
+		t.Errorf("device_state grew from %d to %d pages: updates were not HOT", statePages, got)
+	}
 }

@@ -267,4 +267,14 @@ func TestTrimPartitions(t *testing.T) {
 	if err != nil || len(evs) != 7 || evs[0].Seq != 9 || evs[6].Seq != 15 {
 		t.Fatalf("read after trims: %d events (%v)", len(evs), err)
 	}
+	// The partitions, dropped rather than vacuumed, are left out of
+	// autovacuum (migration 0670).
+	var parts, vacuumed int
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT coalesce(c.reloptions @> '{autovacuum_enabled=false}', false))
+		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'event_log'::regclass`).Scan(&parts, &vacuumed); err != nil {
+		t.Fatal(err)
+	}
+	if parts < 2 || vacuumed != 0 {
+		t.Fatalf("%d of %d event log partitions left to autovacuum", vacuumed, parts)
+	}
 }
