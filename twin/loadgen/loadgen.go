@@ -121,6 +121,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Clients: each subscribes to a viewport about a tenth of the area wide.
 	res := &Result{}
 	var lat, inServer, toClient latencies
+	lat.windowed = cfg.Progress > 0
 	var dropped atomic.Int64
 	clients := make([]*wsClient, 0, cfg.Clients)
 	cctx, cancelClients := context.WithCancel(ctx)
@@ -678,8 +679,9 @@ type latencies struct {
 	count int
 	s     []time.Duration
 	rnd   *rand.Rand
-	// win samples the latencies since the last window call (winCount of
-	// them, maxWindow at most kept, a uniform sample).
+	// windowed: win samples the latencies since the last window call
+	// (winCount of them, maxWindow at most kept, a uniform sample).
+	windowed bool
 	win      []time.Duration
 	winCount int
 }
@@ -702,6 +704,9 @@ func (l *latencies) add(ds ...time.Duration) {
 			l.s = append(l.s, d)
 		} else if j := l.rnd.IntN(l.count); j < max {
 			l.s[j] = d
+		}
+		if !l.windowed {
+			continue
 		}
 		l.winCount++
 		if len(l.win) < maxWindow {

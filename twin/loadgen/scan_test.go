@@ -79,7 +79,7 @@ func BenchmarkScanDeltas(b *testing.B) {
 }
 
 func TestLatencyWindow(t *testing.T) {
-	var l latencies
+	l := latencies{windowed: true}
 	for i := 1; i <= 100; i++ {
 		l.add(time.Duration(i) * time.Millisecond)
 	}
