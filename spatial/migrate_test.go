@@ -150,3 +150,79 @@ func TestH3ParentSQL(t *testing.T) {
 		t.Fatalf("ct_h3_parent = %x, want %x", got, want)
 	}
 }
+
+// TestMigrateObservationSeries: a database that stored observations keyed
+// by device and metric text (before 0680) keeps every reading, in the
+// partitions of its months, readable through the observations view.
+func TestMigrateObservationSeries(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.MustOpenPoolURL(t, dbtest.NewEmptyDatabase(t))
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version text PRIMARY KEY, sum text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range spatial.Migrations() {
+		if m.Version >= "0680" {
+			break
+		}
+		if _, err := pool.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Version, err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, sum) VALUES ($1, $2)`, m.Version, m.Sum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two devices, two metrics, three months (one of them long past).
+	if _, err := pool.Exec(ctx, `INSERT INTO devices (id, kind) VALUES ('env-1', 'env'), ('p-1', 'pressure')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `SELECT ct_observation_partition(t) FROM unnest(ARRAY['2024-02-10T00:00:00Z'::timestamptz, '2024-03-05T00:00:00Z']) t`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO observations (device_id, time, metric, value) VALUES
+		('env-1', '2024-02-10T08:00:00Z', 'pm25', 12.5), ('env-1', '2024-02-10T08:00:00Z', 'temp_c', 3),
+		('env-1', '2024-03-05T09:30:00Z', 'pm25', 40), ('p-1', '2024-03-05T09:30:00Z', 'pressure_mpa', 0.31),
+		('p-1', now(), 'pressure_mpa', 0.29)`); err != nil {
+		t.Fatal(err)
+	}
+	applied, err := spatial.Migrate(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) == 0 || applied[0] != "0680_observation_series" {
+		t.Fatalf("applied %v, want 0680_observation_series first", applied)
+	}
+	rows, err := pool.Query(ctx, `SELECT device_id || ' ' || metric || ' ' || to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' ' || value
+		FROM observations WHERE time < '2025-01-01' ORDER BY device_id, time, metric`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	want := []string{"env-1 pm25 2024-02-10 08:00 12.5", "env-1 temp_c 2024-02-10 08:00 3", "env-1 pm25 2024-03-05 09:30 40",
+		"p-1 pressure_mpa 2024-03-05 09:30 0.31"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("after 0680:\n got %v\nwant %v", got, want)
+	}
+	var recent, series, parts int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observations WHERE time > now() - interval '1 day'),
+		(SELECT count(*) FROM observation_series),
+		(SELECT count(*) FROM pg_inherits WHERE inhparent = 'observation_points'::regclass
+			AND inhrelid::regclass::text IN ('observation_points_202402', 'observation_points_202403'))`).Scan(&recent, &series, &parts); err != nil {
+		t.Fatal(err)
+	}
+	if recent != 1 || series != 3 || parts != 2 {
+		t.Fatalf("recent %d, series %d, old month partitions %d; want 1, 3, 2", recent, series, parts)
+	}
+	// A stored (series, time) is still refused a second time.
+	if _, err := pool.Exec(ctx, `INSERT INTO observation_points SELECT id, '2024-02-10T08:00:00Z', 1 FROM observation_series
+		WHERE device_id = 'env-1' AND metric = 'pm25'`); err == nil || !strings.Contains(err.Error(), "observation_points") {
+		t.Fatalf("duplicate reading: err = %v, want the primary key", err)
+	}
+}

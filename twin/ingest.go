@@ -1,12 +1,15 @@
 package twin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -304,6 +307,10 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 		}
 	}
 	t0 := time.Now()
+	ids, err := s.seriesIDs(ctx, all)
+	if err != nil {
+		return nil, err
+	}
 	tx, err := s.Pool.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -322,7 +329,7 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 		newParts = append(newParts, k)
 	}
 	s.partMu.Unlock()
-	inserted, err := insertObservations(ctx, tx, all)
+	inserted, err := insertObservations(ctx, tx, all, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -392,14 +399,14 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 	return counts, nil
 }
 
-// insertObservations stores rows in tx and returns those that were not
-// stored before. It first copies them all (COPY, binary: no statement to
-// plan, no rows sent back), which is what an ingest of fresh readings needs;
-// when a row is already stored (a device's retry, a QoS 1 redelivery) the
-// COPY fails on the primary key, is rolled back to its savepoint, and the
-// rows go again by INSERT … ON CONFLICT DO NOTHING RETURNING, which tells
-// the new ones apart.
-func insertObservations(ctx context.Context, tx pgx.Tx, all []Observation) ([]Observation, error) {
+// insertObservations stores rows (ids[i] is the series of rows[i]) in tx
+// and returns those that were not stored before. It first copies them all
+// (COPY, binary: no statement to plan, no rows sent back), which is what an
+// ingest of fresh readings needs; when a row is already stored (a device's
+// retry, a QoS 1 redelivery) the COPY fails on the primary key, is rolled
+// back to its savepoint, and the rows go again by INSERT … ON CONFLICT DO
+// NOTHING RETURNING, which tells the new ones apart.
+func insertObservations(ctx context.Context, tx pgx.Tx, all []Observation, ids []int32) ([]Observation, error) {
 	if len(all) == 0 {
 		return nil, nil
 	}
@@ -408,14 +415,15 @@ func insertObservations(ctx context.Context, tx pgx.Tx, all []Observation) ([]Ob
 		return nil, err
 	}
 	i := 0
-	_, err = sp.CopyFrom(ctx, pgx.Identifier{"observations"}, []string{"device_id", "time", "metric", "value"},
+	_, err = sp.CopyFrom(ctx, pgx.Identifier{"observation_points"}, []string{"series", "time", "value"},
 		pgx.CopyFromFunc(func() ([]any, error) {
 			if i == len(all) {
 				return nil, nil
 			}
 			o := &all[i]
+			id := ids[i]
 			i++
-			return []any{o.Device, o.Time, o.Metric, o.Value}, nil
+			return []any{id, o.Time, o.Value}, nil
 		}))
 	if err == nil {
 		if err := sp.Commit(ctx); err != nil {
@@ -431,26 +439,107 @@ func insertObservations(ctx context.Context, tx pgx.Tx, all []Observation) ([]Ob
 		return nil, fmt.Errorf("insert observations: %w", err)
 	}
 	n := len(all)
-	ids, times, metrics, values := make([]string, n), make([]time.Time, n), make([]string, n), make([]float64, n)
+	times, values := make([]time.Time, n), make([]float64, n)
+	named := make(map[int32]seriesKey, n)
 	for i, o := range all {
-		ids[i], times[i], metrics[i], values[i] = o.Device, o.Time, o.Metric, o.Value
+		times[i], values[i] = o.Time, o.Value
+		named[ids[i]] = seriesKey{o.Device, o.Metric}
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO observations (device_id, time, metric, value)
-		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::float8[]) ON CONFLICT DO NOTHING
-		RETURNING device_id, time, metric, value`, ids, times, metrics, values)
+	rows, err := tx.Query(ctx, `INSERT INTO observation_points (series, time, value)
+		SELECT * FROM unnest($1::int4[], $2::timestamptz[], $3::float8[]) ON CONFLICT DO NOTHING
+		RETURNING series, time, value`, ids, times, values)
 	if err != nil {
 		return nil, fmt.Errorf("insert observations: %w", err)
 	}
 	inserted, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Observation, error) {
 		var o Observation
-		err := r.Scan(&o.Device, &o.Time, &o.Metric, &o.Value)
-		o.Time = o.Time.UTC()
+		var id int32
+		err := r.Scan(&id, &o.Time, &o.Value)
+		k := named[id]
+		o.Device, o.Metric, o.Time = k.device, k.metric, o.Time.UTC()
 		return o, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("insert observations: %w", err)
 	}
 	return inserted, nil
+}
+
+// seriesKey names a series of observations: one metric of one device.
+type seriesKey struct{ device, metric string }
+
+// seriesIDs returns the observation_series id of each row's device and
+// metric, numbering the series not seen before (in a statement of its own,
+// committed at once, so that an id in the cache is never one a rolled-back
+// batch made).
+func (s *Service) seriesIDs(ctx context.Context, rows []Observation) ([]int32, error) {
+	ids := make([]int32, len(rows))
+	var miss []seriesKey
+	s.seriesMu.RLock()
+	for i, o := range rows {
+		k := seriesKey{o.Device, o.Metric}
+		if ids[i] = s.series[k]; ids[i] == 0 {
+			miss = append(miss, k)
+		}
+	}
+	s.seriesMu.RUnlock()
+	if len(miss) == 0 {
+		return ids, nil
+	}
+	if err := s.loadSeries(ctx, miss); err != nil {
+		return nil, err
+	}
+	s.seriesMu.RLock()
+	defer s.seriesMu.RUnlock()
+	for i, o := range rows {
+		if ids[i] == 0 {
+			ids[i] = s.series[seriesKey{o.Device, o.Metric}]
+		}
+	}
+	return ids, nil
+}
+
+// loadSeries reads the ids of keys into the cache, numbering those the
+// table lacks. A series another instance numbers at the same moment is not
+// in the statement's snapshot; the next try finds it.
+func (s *Service) loadSeries(ctx context.Context, keys []seriesKey) error {
+	slices.SortFunc(keys, func(a, b seriesKey) int {
+		return cmp.Or(strings.Compare(a.device, b.device), strings.Compare(a.metric, b.metric))
+	})
+	keys = slices.Compact(keys)
+	for try := 0; len(keys) > 0; try++ {
+		if try == 3 {
+			return fmt.Errorf("observation series: %d not found after %d tries", len(keys), try)
+		}
+		devs, metrics := make([]string, len(keys)), make([]string, len(keys))
+		for i, k := range keys {
+			devs[i], metrics[i] = k.device, k.metric
+		}
+		rows, err := s.Pool.Query(ctx, `WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(device_id, metric)),
+			ins AS (INSERT INTO observation_series (device_id, metric) SELECT device_id, metric FROM k
+				ON CONFLICT DO NOTHING RETURNING id, device_id, metric)
+			SELECT id, device_id, metric FROM ins
+			UNION ALL
+			SELECT s.id, s.device_id, s.metric FROM observation_series s JOIN k USING (device_id, metric)`, devs, metrics)
+		if err != nil {
+			return fmt.Errorf("observation series: %w", err)
+		}
+		found := map[seriesKey]int32{}
+		var id int32
+		var k seriesKey
+		_, err = pgx.ForEachRow(rows, []any{&id, &k.device, &k.metric}, func() error {
+			found[k] = id
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("observation series: %w", err)
+		}
+		s.seriesMu.Lock()
+		maps.Copy(s.series, found)
+		s.seriesMu.Unlock()
+		keys = slices.DeleteFunc(keys, func(k seriesKey) bool { return found[k] != 0 })
+	}
+	return nil
 }
 
 // applyObservations updates the staged state of the devices that reported:

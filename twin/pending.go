@@ -125,12 +125,13 @@ func (s *Service) replayPending(ctx context.Context, r *Rule, d *device) (time.T
 	// metric: an index scan backwards, however long the history), then the
 	// window, in time order.
 	rows, err := s.Pool.Query(ctx, `SELECT time, metric, value FROM (
-			SELECT p.time, m AS metric, p.value FROM unnest($2::text[]) AS m,
-				LATERAL (SELECT time, value FROM observations
-					WHERE device_id = $1 AND metric = m AND time < $3 ORDER BY time DESC LIMIT 1) p
+			SELECT p.time, s.metric, p.value FROM observation_series s,
+				LATERAL (SELECT time, value FROM observation_points
+					WHERE series = s.id AND time < $3 ORDER BY time DESC LIMIT 1) p
+				WHERE s.device_id = $1 AND s.metric = ANY($2)
 			UNION ALL
-			SELECT time, metric, value FROM observations
-				WHERE device_id = $1 AND metric = ANY($2) AND time >= $3 AND time <= $4
+			SELECT p.time, s.metric, p.value FROM observation_series s JOIN observation_points p ON p.series = s.id
+				WHERE s.device_id = $1 AND s.metric = ANY($2) AND p.time >= $3 AND p.time <= $4
 		) o ORDER BY time, metric`, d.ID, metrics, from, latest)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("twin: rebuild duration rule %d for %s: %w", r.ID, d.ID, err)

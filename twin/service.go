@@ -187,6 +187,9 @@ type Service struct {
 	partMu sync.Mutex
 	parts  map[string]bool // month partitions known to exist ("200601")
 
+	seriesMu sync.RWMutex
+	series   map[seriesKey]int32 // observation_series ids read or made so far
+
 	pendingMu sync.Mutex
 	pending   map[int64]chan CommandAck
 
@@ -219,6 +222,7 @@ func NewService(pool *pgxpool.Pool, reg *spatial.Registry, store *spatial.Store,
 		active:  map[alarmKey]*Alarm{},
 		buckets: map[string]*bucket{},
 		parts:   map[string]bool{},
+		series:  map[seriesKey]int32{},
 		pending: map[int64]chan CommandAck{},
 		queue:   make(chan *writeReq, 4096),
 	}
