@@ -13,9 +13,9 @@
 //	s.RegisterRoutes(mux)
 //
 // Observations from HTTP ([Service.Ingest]) and MQTT ([Service.HandleMessage])
-// are queued to writers that commit them in batches (COPY into a staging
-// table, INSERT … ON CONFLICT DO NOTHING into the partitioned observations
-// table), together with the devices' new state, the alarms their rules raise
+// are queued to writers that commit them in batches (COPY into the
+// partitioned observation_points table, keyed by series number and time;
+// INSERT … ON CONFLICT DO NOTHING when a row is already stored), together with the devices' new state, the alarms their rules raise
 // or clear and the feed events, in one transaction; callers get their answer
 // (HTTP 200, MQTT PUBACK) only after that commit. See README.md for the
 // routes, MQTT topics and payloads.
