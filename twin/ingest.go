@@ -399,7 +399,7 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 	return counts, nil
 }
 
-// insertObservations stores rows (ids[i] is the series of rows[i]) in tx
+// insertObservations stores all (ids[i] is the series of all[i]) in tx
 // and returns those that were not stored before. It first copies them all
 // (COPY, binary: no statement to plan, no rows sent back), which is what an
 // ingest of fresh readings needs; when a row is already stored (a device's
