@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +26,7 @@ const GatewayUser = "gateway"
 // their id as user name and their key as password.
 type Broker struct {
 	srv  *mqtt.Server
-	tcp  *listeners.TCP
+	ln   *listeners.Net
 	hook *brokerHook
 }
 
@@ -41,14 +42,19 @@ func (s *Service) StartBroker(ctx context.Context, addr string) (*Broker, error)
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, err
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "citytwin", Address: addr})
-	if err := srv.AddListener(tcp); err != nil {
+	nl, err := net.Listen("tcp", addr)
+	if err != nil {
 		return nil, fmt.Errorf("MQTT broker cannot listen on %s: %w (set CITYTWIN_MQTT_ADDR or --mqtt-addr to a free address, or \"off\")", addr, err)
+	}
+	ln := listeners.NewNet("citytwin", corkListener{nl})
+	if err := srv.AddListener(ln); err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("MQTT broker: %w", err)
 	}
 	if err := srv.Serve(); err != nil {
 		return nil, fmt.Errorf("MQTT broker: %w", err)
 	}
-	b := &Broker{srv: srv, tcp: tcp, hook: h}
+	b := &Broker{srv: srv, ln: ln, hook: h}
 	s.mqtt = b
 	s.publish = func(_ context.Context, topic string, payload []byte) error {
 		return srv.Publish(topic, payload, false, 1)
@@ -58,7 +64,7 @@ func (s *Service) StartBroker(ctx context.Context, addr string) (*Broker, error)
 
 // Addr is the address the broker listens on (the real port when started
 // on port 0).
-func (b *Broker) Addr() string { return b.tcp.Address() }
+func (b *Broker) Addr() string { return b.ln.Address() }
 
 // Close stops the broker and waits for its ack goroutines.
 func (b *Broker) Close() error {
@@ -174,11 +180,11 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	}
 	p := h.principal(cl)
 	if _, rest, ok := ParseTopic(pk.TopicName); ok && (rest == "telemetry" || rest == "heartbeat") && pk.FixedHeader.Qos <= 1 {
-		wait := h.s.submitMessage(h.ctx, p, pk.TopicName, pk.Payload)
+		msg := h.s.submitMessage(h.ctx, p, pk.TopicName, pk.Payload)
 		if pk.FixedHeader.Qos == 0 {
 			return pk, packets.ErrRejectPacket // stored in the background, nobody to tell
 		}
-		if !h.queueAck(cl, pk, wait) {
+		if !h.queueAck(cl, pk, msg) {
 			return pk, packets.ErrRejectPacket
 		}
 		return pk, packets.ErrRejectPacket // the ack goroutine sends the PUBACK
@@ -198,13 +204,13 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 }
 
 type pendingAck struct {
-	pk   packets.Packet
-	wait func() error
+	pk  packets.Packet
+	msg queuedMsg
 }
 
 // queueAck hands a QoS 1 message to cl's ack goroutine, starting it if
 // needed. It blocks when the client has maxPendingAcks messages in flight.
-func (h *brokerHook) queueAck(cl *mqtt.Client, pk packets.Packet, wait func() error) bool {
+func (h *brokerHook) queueAck(cl *mqtt.Client, pk packets.Packet, msg queuedMsg) bool {
 	h.mu.Lock()
 	ch, ok := h.acks[cl]
 	if !ok {
@@ -218,7 +224,7 @@ func (h *brokerHook) queueAck(cl *mqtt.Client, pk packets.Packet, wait func() er
 	}
 	h.mu.Unlock()
 	select {
-	case ch <- pendingAck{pk: pk, wait: wait}:
+	case ch <- pendingAck{pk: pk, msg: msg}:
 		return true
 	case <-h.ctx.Done():
 		return false
@@ -233,33 +239,75 @@ const maxPendingAcks = 4096
 // ackLoop sends the PUBACKs of cl's messages in order, each once its batch
 // has committed (or its content was refused). A message that could not be
 // stored (the server is stopping) gets no PUBACK, so the client resends it.
+// The PUBACKs of messages that are already durable when their turn comes
+// (the rest of a committed batch) go out in one write (corkConn).
 // It ends when the client disconnects or the service stops.
 func (h *brokerHook) ackLoop(cl *mqtt.Client, ch chan pendingAck) {
+	cc, _ := cl.Net.Conn.(*corkConn)
+	var next *pendingAck // received, not yet durable
 	for {
 		var pa pendingAck
-		var ok bool
-		select {
-		case pa, ok = <-ch:
-		case <-h.ctx.Done():
-			return
-		}
-		if !ok {
-			return
-		}
-		err := pa.wait()
-		if errors.Is(err, errRetryLater) {
-			continue
-		}
-		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pa.pk.PacketID}
-		if err != nil {
-			h.s.Logger.Debug("mqtt: message refused", "topic", pa.pk.TopicName, "err", err)
-			if cl.Properties.ProtocolVersion == 5 {
-				ack.ReasonCode = packets.ErrPayloadFormatInvalid.Code
+		if next != nil {
+			pa, next = *next, nil
+		} else {
+			var ok bool
+			select {
+			case pa, ok = <-ch:
+			case <-h.ctx.Done():
+				return
+			}
+			if !ok {
+				return
 			}
 		}
-		if werr := cl.WritePacket(ack); werr != nil {
-			h.s.Logger.Debug("mqtt: cannot send PUBACK", "client", cl.ID, "err", werr)
+		err := h.s.waitMsg(h.ctx, pa.msg)
+		if cc == nil {
+			h.ack(cl, pa, err)
+			continue
 		}
+		cc.cork()
+		h.ack(cl, pa, err)
+		closed := false
+	ready:
+		for range maxPendingAcks {
+			select {
+			case more, ok := <-ch:
+				if !ok {
+					closed = true
+					break ready
+				}
+				if !more.msg.ready() {
+					next = &more
+					break ready
+				}
+				h.ack(cl, more, h.s.waitMsg(h.ctx, more.msg))
+			default:
+				break ready
+			}
+		}
+		if werr := cc.uncork(); werr != nil {
+			h.s.Logger.Debug("mqtt: cannot send PUBACKs", "client", cl.ID, "err", werr)
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// ack sends the PUBACK of pa, whose wait returned err.
+func (h *brokerHook) ack(cl *mqtt.Client, pa pendingAck, err error) {
+	if errors.Is(err, errRetryLater) {
+		return
+	}
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pa.pk.PacketID}
+	if err != nil {
+		h.s.Logger.Debug("mqtt: message refused", "topic", pa.pk.TopicName, "err", err)
+		if cl.Properties.ProtocolVersion == 5 {
+			ack.ReasonCode = packets.ErrPayloadFormatInvalid.Code
+		}
+	}
+	if werr := cl.WritePacket(ack); werr != nil {
+		h.s.Logger.Debug("mqtt: cannot send PUBACK", "client", cl.ID, "err", werr)
 	}
 }
 
@@ -276,7 +324,7 @@ func (s *Service) HandleMessage(ctx context.Context, p *auth.Principal, topic st
 	}
 	switch rest {
 	case "telemetry", "heartbeat":
-		return s.submitMessage(ctx, p, topic, payload)()
+		return s.waitMsg(ctx, s.submitMessage(ctx, p, topic, payload))
 	case "commands/ack":
 		if p != nil && p.Role == auth.Device && p.DeviceID != id {
 			return fmt.Errorf("device %q may not publish for %q", p.DeviceID, id)
@@ -290,10 +338,10 @@ func (s *Service) HandleMessage(ctx context.Context, p *auth.Principal, topic st
 	return nil // commands: the server's own
 }
 
-// submitMessage checks a telemetry or heartbeat message and queues it; the
-// returned function waits until it is durable.
-func (s *Service) submitMessage(ctx context.Context, p *auth.Principal, topic string, payload []byte) (wait func() error) {
-	fail := func(err error) func() error { return func() error { return err } }
+// submitMessage checks a telemetry or heartbeat message and queues it
+// (waitMsg waits until it is durable).
+func (s *Service) submitMessage(ctx context.Context, p *auth.Principal, topic string, payload []byte) queuedMsg {
+	fail := func(err error) queuedMsg { return queuedMsg{err: err} }
 	id, rest, ok := ParseTopic(topic)
 	if !ok {
 		return fail(fmt.Errorf("not a device topic: %q", topic))
@@ -350,12 +398,29 @@ func (s *Service) submitMessage(ctx context.Context, p *auth.Principal, topic st
 	if err != nil {
 		return fail(errRetryLater)
 	}
-	return func() error {
-		if _, err := s.wait(ctx, req); err != nil {
-			return errRetryLater
-		}
-		return refused
+	return queuedMsg{req: req, err: refused}
+}
+
+// queuedMsg is a telemetry or heartbeat message handed to the batch writers
+// (req), or refused before that (err, with req nil). A stored message's err
+// tells which of its values were refused.
+type queuedMsg struct {
+	req *writeReq
+	err error
+}
+
+// ready reports whether waitMsg would return without waiting.
+func (m queuedMsg) ready() bool { return m.req == nil || len(m.req.done) > 0 }
+
+// waitMsg waits until m is durable; errRetryLater means it was not stored.
+func (s *Service) waitMsg(ctx context.Context, m queuedMsg) error {
+	if m.req == nil {
+		return m.err
 	}
+	if _, err := s.wait(ctx, m.req); err != nil {
+		return errRetryLater
+	}
+	return m.err
 }
 
 // levelHandler drops records below min (mochi logs every connection at
