@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fastBodies are ingest bodies in and out of fastParse's shape.
@@ -110,6 +111,97 @@ func BenchmarkParseObservations(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "obs/s")
+		})
+	}
+}
+
+// telemetryBodies are telemetry payloads in and out of fastTelemetry's shape.
+var telemetryBodies = []string{
+	`{"time":"2026-01-02T03:04:05.123456Z","values":{"pm25":12.5}}`,
+	` { "values" : { "pm25" : -1e2 , "no2":0 } , "time" : "2026-01-02T03:04:05+08:00" } `,
+	`{"values":{"pm25":1}}`, `{"values":{}}`, `{"time":"2026-01-02T03:04:05Z"}`, `{}`, ``,
+	`{"time":"yesterday","values":{"pm25":1}}`,
+	`{"time":null,"values":{"pm25":1}}`,
+	`{"Time":"2026-01-02T03:04:05Z","values":{"pm25":1}}`,
+	`{"time":"2026-01-02T03:04:05Z","values":{"pm25":1},"extra":1}`,
+	`{"time":"2026-01-02T03:04:05Z","values":{"pm25":1,"pm25":2}}`,
+	`{"time":"2026-01-02T03:04:05Z","time":"2026-01-02T03:04:06Z","values":{"pm25":1}}`,
+	`{"time":"2026-01-02T03:04:05Z","values":{"pm25":"1"}}`,
+	`{"time":"2026-01-02T03:04:05Z","values":{"pm\u0032":1}}`,
+	`{"time":"2026-01-02T03:04:05Z","values":{"pm25":01}}`,
+	`{"time":"2026-01-02T03:04:05Z","values":{"pm25":1}} {}`,
+	`{"time":"2026-01-02T03:04:05Z","values":{"pm25":1}`,
+	`{"time":"2026-01-02T03:04:05Z","values":{"pm25":1,}}`,
+	`[{"values":{"pm25":1}}]`,
+}
+
+// TestFastTelemetry: whenever fastTelemetry takes a payload, ParseTelemetry
+// gives exactly what the encoding/json path gives; and it takes the usual
+// payloads.
+func TestFastTelemetry(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	took := 0
+	for _, body := range telemetryBodies {
+		if _, _, ok := fastTelemetry([]byte(body)); !ok {
+			continue
+		}
+		took++
+		fast, ferr := ParseTelemetry([]byte(body), now)
+		slow, serr := parseTelemetry([]byte(body), now)
+		if (ferr == nil) != (serr == nil) || (ferr != nil && ferr.Error() != serr.Error()) || !sameTelemetry(fast, slow) {
+			t.Fatalf("%s:\nfast %+v (%v)\nslow %+v (%v)", body, fast, ferr, slow, serr)
+		}
+	}
+	if took < 6 {
+		t.Fatalf("the fast path took only %d payloads", took)
+	}
+}
+
+// FuzzFastTelemetry: on any payload, the fast path agrees with
+// encoding/json or leaves the payload to it.
+func FuzzFastTelemetry(f *testing.F) {
+	for _, b := range telemetryBodies {
+		f.Add([]byte(b))
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if _, _, ok := fastTelemetry(body); !ok {
+			return
+		}
+		fast, ferr := ParseTelemetry(body, now)
+		slow, serr := parseTelemetry(body, now)
+		if (ferr == nil) != (serr == nil) || !sameTelemetry(fast, slow) {
+			t.Fatalf("%q:\nfast %+v (%v)\nslow %+v (%v)", body, fast, ferr, slow, serr)
+		}
+	})
+}
+
+func sameTelemetry(a, b Telemetry) bool {
+	if !a.Time.Equal(b.Time) || len(a.Values) != len(b.Values) {
+		return false
+	}
+	for k, v := range a.Values {
+		if w, ok := b.Values[k]; !ok || string(v) != string(w) {
+			return false
+		}
+	}
+	return true
+}
+
+func BenchmarkParseTelemetry(b *testing.B) {
+	body := []byte(`{"time":"2026-01-02T03:04:05.123456Z","values":{"pm25":12.5}}`)
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		fn   func([]byte, time.Time) (Telemetry, error)
+	}{{"fast", ParseTelemetry}, {"encoding-json", parseTelemetry}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.fn(body, now); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

@@ -180,6 +180,15 @@ type Telemetry struct {
 // ParseTelemetry reads {"time": RFC 3339, "values": {METRIC: NUMBER, ...}};
 // a missing time means now.
 func ParseTelemetry(payload []byte, now time.Time) (Telemetry, error) {
+	if ts, values, ok := fastTelemetry(payload); ok {
+		return telemetry(ts, values, now)
+	}
+	return parseTelemetry(payload, now)
+}
+
+// parseTelemetry is ParseTelemetry with encoding/json: for any payload,
+// including those fastTelemetry leaves to it.
+func parseTelemetry(payload []byte, now time.Time) (Telemetry, error) {
 	var w struct {
 		Time   *string                    `json:"time"`
 		Values map[string]json.RawMessage `json:"values"`
@@ -189,15 +198,20 @@ func ParseTelemetry(payload []byte, now time.Time) (Telemetry, error) {
 	if err := dec.Decode(&w); err != nil {
 		return Telemetry{}, errs.Invalid("payload", "expected {\"time\": RFC 3339, \"values\": {METRIC: NUMBER}}: %v", err)
 	}
-	tm := Telemetry{Time: now.UTC().Truncate(time.Microsecond), Values: w.Values}
-	if w.Time != nil {
-		t, err := time.Parse(time.RFC3339Nano, *w.Time)
+	return telemetry(w.Time, w.Values, now)
+}
+
+// telemetry checks a decoded telemetry payload (ts nil: no time given).
+func telemetry(ts *string, values map[string]json.RawMessage, now time.Time) (Telemetry, error) {
+	tm := Telemetry{Time: now.UTC().Truncate(time.Microsecond), Values: values}
+	if ts != nil {
+		t, err := time.Parse(time.RFC3339Nano, *ts)
 		if err != nil {
 			return Telemetry{}, errs.Invalid("time", "time must be RFC 3339")
 		}
 		tm.Time = t.UTC().Truncate(time.Microsecond)
 	}
-	if len(w.Values) == 0 {
+	if len(values) == 0 {
 		return Telemetry{}, errs.Invalid("values", "no values")
 	}
 	return tm, nil
@@ -365,6 +379,99 @@ func fastParse(b []byte) ([]parsed, bool) {
 			return out, skipWS(b, i+1) == len(b)
 		}
 		return nil, false
+	}
+}
+
+// fastTelemetry reads the usual shape of a telemetry payload,
+// {"time": STRING, "values": {METRIC: NUMBER, ...}} (each key at most once,
+// plain ASCII strings without escapes), in one pass without reflection,
+// giving what encoding/json gives in parseTelemetry. Anything else makes it
+// return false, and the payload goes to parseTelemetry.
+func fastTelemetry(b []byte) (ts *string, values map[string]json.RawMessage, ok bool) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, nil, false
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return nil, nil, false // no values: encoding/json's path says so
+	}
+	var seen uint8
+	for {
+		key, j, ok := plainString(b, i)
+		if !ok {
+			return nil, nil, false
+		}
+		i = skipWS(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return nil, nil, false
+		}
+		i = skipWS(b, i+1)
+		var bit uint8
+		switch string(key) {
+		case "time":
+			bit = 1
+			var t string
+			t, i, ok = plainStringValue(b, i)
+			ts = &t
+		case "values":
+			bit = 2
+			values, i, ok = fastValues(b, i)
+		}
+		if bit == 0 || !ok || seen&bit != 0 {
+			return nil, nil, false
+		}
+		seen |= bit
+		i = skipWS(b, i)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			return ts, values, skipWS(b, i+1) == len(b)
+		}
+		return nil, nil, false
+	}
+}
+
+// fastValues reads {METRIC: NUMBER, ...} at b[i] (no key twice) and returns
+// the index after it.
+func fastValues(b []byte, i int) (map[string]json.RawMessage, int, bool) {
+	if i >= len(b) || b[i] != '{' {
+		return nil, i, false
+	}
+	values := make(map[string]json.RawMessage, 4)
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return values, i + 1, true
+	}
+	for {
+		key, j, ok := plainString(b, i)
+		if !ok {
+			return nil, i, false
+		}
+		i = skipWS(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return nil, i, false
+		}
+		i = skipWS(b, i+1)
+		end := numberEnd(b, i)
+		if end == i {
+			return nil, i, false
+		}
+		if _, dup := values[string(key)]; dup {
+			return nil, i, false
+		}
+		values[string(key)] = json.RawMessage(b[i:end])
+		i = skipWS(b, end)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			return values, i + 1, true
+		}
+		return nil, i, false
 	}
 }
 
