@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/citytwin/citytwin/internal/errs"
 	"github.com/citytwin/citytwin/twin"
@@ -14,12 +16,19 @@ import (
 // MQTTURL), state, health, rules, alarms, commands and history.
 //
 // CITYTWIN_OFFLINE_FACTOR (default 3), CITYTWIN_DEVICE_RATE (observations/s
-// per device, default 100) and CITYTWIN_DEVICE_BURST (default 2000) tune it.
+// per device, default 100), CITYTWIN_DEVICE_BURST (default 2000) and
+// CITYTWIN_BATCH_WAIT (how long an ingest batch gathers, default 20ms) tune
+// it.
 func (a *App) wireTwin(ctx context.Context) error {
+	var env envReader
 	opts := twin.Options{
-		OfflineFactor: envFloat("CITYTWIN_OFFLINE_FACTOR"),
-		Rate:          envFloat("CITYTWIN_DEVICE_RATE"),
-		Burst:         envFloat("CITYTWIN_DEVICE_BURST"),
+		OfflineFactor: env.float("CITYTWIN_OFFLINE_FACTOR"),
+		Rate:          env.float("CITYTWIN_DEVICE_RATE"),
+		Burst:         env.float("CITYTWIN_DEVICE_BURST"),
+		BatchWait:     env.duration("CITYTWIN_BATCH_WAIT"),
+	}
+	if env.err != nil {
+		return env.err
 	}
 	s := twin.NewService(a.Pool, a.Registry, a.Store, a.Bus, a.Auth, a.Logger.With("domain", "twin"), opts)
 	if err := s.RegisterMetrics(a.Metrics); err != nil {
@@ -56,7 +65,36 @@ func (a *App) wireTwin(ctx context.Context) error {
 	return nil
 }
 
-func envFloat(k string) float64 {
-	v, _ := strconv.ParseFloat(os.Getenv(k), 64)
-	return v
+// envReader reads tuning variables; unset means the default, and the
+// first value that does not parse is kept in err.
+type envReader struct{ err error }
+
+func (e *envReader) float(k string) float64 {
+	v := os.Getenv(k)
+	if v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		e.fail(k, v, "a non-negative number")
+	}
+	return f
+}
+
+func (e *envReader) duration(k string) time.Duration {
+	v := os.Getenv(k)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		e.fail(k, v, "a duration such as 20ms")
+	}
+	return d
+}
+
+func (e *envReader) fail(k, v, want string) {
+	if e.err == nil {
+		e.err = &errs.Error{Code: errs.EINVALID, Where: k, Message: fmt.Sprintf("%q: want %s", v, want)}
+	}
 }
