@@ -14,19 +14,24 @@ func TestScanDeltas(t *testing.T) {
 		`"values":{"no2":{"value":1,"time":"2026-01-02T03:04:01Z"},"pm10":{"value":12,"time":"2026-01-02T03:04:05.123456Z"}}}},` +
 		`{"type":"event","epoch":"e","seq":8,"entity":"alarm:3","kind":"alarm","layer":"alarms","version":1,"at":"2026-01-02T03:04:05Z","data":{"id":3,"device":"bench-000001"}},` +
 		`{"type":"delta","epoch":"e","seq":9,"entity":"device:bench-000002","kind":"device","layer":"devices","version":1,"at":"2026-01-02T03:04:05Z",` +
-		`"data":{"id":"bench-000002","kind":"env","values":{"no2":{"value":1,"time":"2026-01-02T03:04:01Z"}}}}]}`
+		`"data":{"id":"bench-000002","kind":"env","values":{"no2":{"value":1,"time":"2026-01-02T03:04:01Z"}}}},` +
+		// Another layout: "at" not next to "data", a nested {"id":…}, a
+		// metric whose name ends in pm10.
+		`{"type":"delta","at":"2026-01-02T03:04:05Z","seq":10,"data":{"id":"bench-000003","feature":{"id":"f-1"},` +
+		`"values":{"xpm10":{"value":1,"time":"2026-01-02T03:04:01Z"},"pm10":{"value":2,"time":"2026-01-02T03:04:06Z"}}}}]}`
 	got := map[string]int64{}
 	ats := map[string]int64{}
 	scanDeltas([]byte(frame), func(id []byte, t, at int64) { got[string(id)], ats[string(id)] = t, at })
 	want := map[string]int64{
 		"bench-000001": time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC).UnixMicro(),
 		"bench-000002": 0,
+		"bench-000003": time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC).UnixMicro(),
 	}
-	if len(got) != len(want) || got["bench-000001"] != want["bench-000001"] || got["bench-000002"] != 0 {
+	if len(got) != len(want) || got["bench-000001"] != want["bench-000001"] || got["bench-000002"] != 0 || got["bench-000003"] != want["bench-000003"] {
 		t.Fatalf("scan = %v, want %v", got, want)
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMicro()
-	if ats["bench-000001"] != at || ats["bench-000002"] != at {
+	if ats["bench-000001"] != at || ats["bench-000002"] != at || ats["bench-000003"] != at {
 		t.Fatalf("at = %v, want %d for both", ats, at)
 	}
 }
@@ -53,6 +58,17 @@ func TestTimeMicros(t *testing.T) {
 	}
 	if got := timeMicros([]byte("2026-01-02T03:04:05Z")); got != 0 {
 		t.Errorf("unterminated: %d, want 0", got)
+	}
+	// One cache across dates, valid and not, as in a frame.
+	var c timeCache
+	for _, s := range []string{"2026-01-02T03:04:05.5Z", "2026-01-02T23:59:59Z", "2026-02-30T03:04:05Z", "2026-01-03T00:00:00.000001Z", "2026-01-02T03:04:05.5Z"} {
+		want := int64(0)
+		if tm, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			want = tm.UnixMicro()
+		}
+		if got := c.micros([]byte(s + `"`)); got != want {
+			t.Errorf("cached %s: %d, want %d", s, got, want)
+		}
 	}
 }
 
