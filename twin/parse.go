@@ -324,15 +324,11 @@ func fastParse(b []byte) ([]parsed, bool) {
 			i++
 		} else {
 			for {
-				key, j, ok := plainString(b, i)
+				key, j, ok := objectKey(b, i)
 				if !ok {
 					return nil, false
 				}
-				i = skipWS(b, j)
-				if i >= len(b) || b[i] != ':' {
-					return nil, false
-				}
-				i = skipWS(b, i+1)
+				i = j
 				var bit uint8
 				switch string(key) {
 				case "device":
@@ -398,15 +394,11 @@ func fastTelemetry(b []byte) (ts *string, values map[string]json.RawMessage, ok 
 	}
 	var seen uint8
 	for {
-		key, j, ok := plainString(b, i)
+		key, j, ok := objectKey(b, i)
 		if !ok {
 			return nil, nil, false
 		}
-		i = skipWS(b, j)
-		if i >= len(b) || b[i] != ':' {
-			return nil, nil, false
-		}
-		i = skipWS(b, i+1)
+		i = j
 		var bit uint8
 		switch string(key) {
 		case "time":
@@ -446,15 +438,11 @@ func fastValues(b []byte, i int) (map[string]json.RawMessage, int, bool) {
 		return values, i + 1, true
 	}
 	for {
-		key, j, ok := plainString(b, i)
+		key, j, ok := objectKey(b, i)
 		if !ok {
 			return nil, i, false
 		}
-		i = skipWS(b, j)
-		if i >= len(b) || b[i] != ':' {
-			return nil, i, false
-		}
-		i = skipWS(b, i+1)
+		i = j
 		end := numberEnd(b, i)
 		if end == i {
 			return nil, i, false
@@ -473,6 +461,20 @@ func fastValues(b []byte, i int) (map[string]json.RawMessage, int, bool) {
 		}
 		return nil, i, false
 	}
+}
+
+// objectKey reads a plain-string key at b[i] and its colon, and returns
+// the key and the index of its value.
+func objectKey(b []byte, i int) ([]byte, int, bool) {
+	key, j, ok := plainString(b, i)
+	if !ok {
+		return nil, i, false
+	}
+	i = skipWS(b, j)
+	if i >= len(b) || b[i] != ':' {
+		return nil, i, false
+	}
+	return key, skipWS(b, i+1), true
 }
 
 func skipWS(b []byte, i int) int {
