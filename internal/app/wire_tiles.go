@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/citytwin/citytwin/internal/errs"
@@ -16,23 +14,20 @@ import (
 // seconds (CITYTWIN_TILE_MAX_AGE, default 0: clients revalidate), and the
 // size of tegola's own pgx/v4 pool (CITYTWIN_TILE_DB_POOL, default 8) beside
 // citytwin's pool.
-func tileSettings() (cacheMB, pool int, maxAge time.Duration) {
-	cacheMB, pool = 256, 8
-	if v, err := strconv.Atoi(os.Getenv("CITYTWIN_TILE_CACHE_MB")); err == nil && v >= 0 {
-		cacheMB = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("CITYTWIN_TILE_DB_POOL")); err == nil && v > 0 {
-		pool = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("CITYTWIN_TILE_MAX_AGE")); err == nil && v > 0 {
-		maxAge = time.Duration(v) * time.Second
-	}
-	return cacheMB, pool, maxAge
+func tileSettings() (cacheMB, pool int, maxAge time.Duration, err error) {
+	var env envReader
+	cacheMB = env.intOr("CITYTWIN_TILE_CACHE_MB", 256, 0)
+	pool = env.intOr("CITYTWIN_TILE_DB_POOL", 8, 1)
+	maxAge = time.Duration(env.intOr("CITYTWIN_TILE_MAX_AGE", 0, 0)) * time.Second
+	return cacheMB, pool, maxAge, env.err
 }
 
 // newTileService builds the tile service with the configured cache.
 func (a *App) newTileService(ctx context.Context, withMetrics bool) (*tiles.Service, error) {
-	cacheMB, pool, maxAge := tileSettings()
+	cacheMB, pool, maxAge, err := tileSettings()
+	if err != nil {
+		return nil, err
+	}
 	var cache tiles.Cache = tiles.NewMemoryCache(int64(cacheMB) << 20)
 	if a.Config.RedisURL != "" {
 		rc, err := tiles.NewRedisCache(ctx, a.Config.RedisURL)
