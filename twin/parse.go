@@ -350,13 +350,10 @@ func fastParse(b []byte) ([]parsed, bool) {
 					return nil, false
 				}
 				seen |= bit
-				i = skipWS(b, i)
-				if i < len(b) && b[i] == ',' {
-					i = skipWS(b, i+1)
+				var sep byte
+				if i, sep = separator(b, i, '}'); sep == ',' {
 					continue
-				}
-				if i < len(b) && b[i] == '}' {
-					i++
+				} else if sep == '}' {
 					break
 				}
 				return nil, false
@@ -366,13 +363,11 @@ func fastParse(b []byte) ([]parsed, bool) {
 			return nil, false
 		}
 		out = append(out, checkWire(len(out), w))
-		i = skipWS(b, i)
-		if i < len(b) && b[i] == ',' {
-			i = skipWS(b, i+1)
+		var sep byte
+		if i, sep = separator(b, i, ']'); sep == ',' {
 			continue
-		}
-		if i < len(b) && b[i] == ']' {
-			return out, skipWS(b, i+1) == len(b)
+		} else if sep == ']' {
+			return out, skipWS(b, i) == len(b)
 		}
 		return nil, false
 	}
@@ -414,13 +409,11 @@ func fastTelemetry(b []byte) (ts *string, values map[string]json.RawMessage, ok 
 			return nil, nil, false
 		}
 		seen |= bit
-		i = skipWS(b, i)
-		if i < len(b) && b[i] == ',' {
-			i = skipWS(b, i+1)
+		var sep byte
+		if i, sep = separator(b, i, '}'); sep == ',' {
 			continue
-		}
-		if i < len(b) && b[i] == '}' {
-			return ts, values, skipWS(b, i+1) == len(b)
+		} else if sep == '}' {
+			return ts, values, skipWS(b, i) == len(b)
 		}
 		return nil, nil, false
 	}
@@ -451,13 +444,11 @@ func fastValues(b []byte, i int) (map[string]json.RawMessage, int, bool) {
 			return nil, i, false
 		}
 		values[string(key)] = json.RawMessage(b[i:end])
-		i = skipWS(b, end)
-		if i < len(b) && b[i] == ',' {
-			i = skipWS(b, i+1)
+		var sep byte
+		if i, sep = separator(b, end, '}'); sep == ',' {
 			continue
-		}
-		if i < len(b) && b[i] == '}' {
-			return values, i + 1, true
+		} else if sep == '}' {
+			return values, i, true
 		}
 		return nil, i, false
 	}
@@ -475,6 +466,20 @@ func objectKey(b []byte, i int) ([]byte, int, bool) {
 		return nil, i, false
 	}
 	return key, skipWS(b, i+1), true
+}
+
+// separator reads what follows a member or element ending at b[i]: a
+// comma (returning the index of the next one) or close (returning the
+// index after it), or neither (sep 0).
+func separator(b []byte, i int, close byte) (next int, sep byte) {
+	i = skipWS(b, i)
+	switch {
+	case i < len(b) && b[i] == ',':
+		return skipWS(b, i+1), ','
+	case i < len(b) && b[i] == close:
+		return i + 1, close
+	}
+	return i, 0
 }
 
 func skipWS(b []byte, i int) int {
