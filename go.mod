@@ -20,6 +20,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/schollz/progressbar/v3 v3.19.1
+	github.com/twpayne/go-geom v1.7.0
 	github.com/twpayne/go-geos v0.20.1
 	github.com/uber/h3-go/v4 v4.1.0
 	github.com/valyala/fastjson v1.6.10

@@ -10,8 +10,11 @@
 //     whatever the file's size; features are parsed by the loader's workers.
 //     A legacy "crs" member is honoured.
 //   - csv: lon/lat columns (lon, lng, longitude, x, 经度 / lat, latitude, y,
-//     纬度) or a WKT column (wkt, geom, geometry, the_geom, shape); comma,
-//     semicolon or tab; UTF-8 or GBK/GB18030 (detected).
+//     纬度) or a geometry column (wkt, geom, geometry, the_geom, shape,
+//     wkb_geometry) holding WKT or EWKT, with Z or M as GDAL writes them,
+//     hex WKB or EWKB as a CSV export of a PostGIS table holds them (an
+//     EWKT's or EWKB's SRID is the record's CRS), or a GeoJSON geometry;
+//     comma, semicolon or tab; UTF-8 or GBK/GB18030 (detected).
 //   - shapefile: a .shp, a folder holding one, or a .zip holding one; the
 //     .prj gives the CRS (see package crs), the .cpg the DBF code page (GBK,
 //     UTF-8, Latin-1; else the DBF language driver, else detection).
@@ -19,7 +22,9 @@
 //     --table (Options.Table, the jobs API's "table" field) or written after
 //     the file as city.gpkg:TABLE; with --layer all go to that layer, else
 //     each table to a user layer named after it. An unknown table is
-//     EINVALID, naming the file's feature tables.
+//     EINVALID, naming the file's feature tables. Each table is read in its
+//     own CRS (its srs_id's EPSG code in gpkg_spatial_ref_sys; a non-EPSG
+//     one needs --crs), geometries with Z or M as 2D.
 //   - osm: .osm.pbf, .osm, .osm.bz2: buildings (height, building:levels →
 //     height_m, floors), roads, water, waterways, land use, parking, street
 //     lamps and power poles (smart_poles), pipelines with a known substance
@@ -45,7 +50,8 @@
 // inverse), or local:LON,LAT[,METRES_PER_UNIT] for schematic models (EPANET,
 // SWMM) whose coordinates are local: their origin is placed at LON,LAT, x
 // east and y north. Without --crs the file's own (.prj, CityJSON metadata,
-// GeoPackage srs_id, GeoJSON crs) is used, else EPSG:4326. EPANET and SWMM
+// GeoPackage srs_id per table, GeoJSON crs, EWKT/EWKB SRID) is used, else
+// EPSG:4326; --crs overrides it. EPANET and SWMM
 // files need --crs. Coordinates that land off the planet are rejected with
 // "wrong CRS?".
 //
@@ -53,8 +59,12 @@
 //
 // Properties named like an attribute of the target layer fill its typed
 // column (converted and checked: a bad value rejects the record); the others
-// are kept in props. --map source=attribute renames (GeoJSON and CSV also
-// map height → height_m and levels/building:levels → floors). The source id
+// are kept in props. --map source=attribute renames first. Then, for
+// GeoJSON, CSV, Shapefile and GeoPackage, fields named like an attribute in
+// any case (NAME, Height_M) and the names exports commonly use (height,
+// 高度 → height_m; levels, building:levels, 层数 → floors; 名称 → name;
+// 管径 → diameter_mm; see fields.go) fill the target layer's attribute,
+// unless it is already set. The source id
 // is the --id-field property, else the format's id (GeoJSON feature id, OSM
 // "way/123", EPANET/SWMM element id, GeoPackage primary key), else the "id"
 // property, else the record number. The source is --source, else the file

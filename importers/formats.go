@@ -202,7 +202,13 @@ func open(ctx context.Context, file string, opts Options, counted *atomic.Int64)
 				return nil, err
 			}
 		}
-		in.scanner, in.crs, in.layers = s, s.CRS(), s.Layers()
+		in.scanner, in.layers = s, s.Layers()
+		if opts.CRS == "" {
+			if in.crs, err = s.CRS(); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
 	case "cityjson":
 		r, err := openFile()
 		if err != nil {

@@ -200,6 +200,7 @@ func Run(ctx context.Context, store *spatial.Store, logger *slog.Logger, opts Op
 	for _, l := range layers {
 		filter[l.Name] = true
 	}
+	fields := newFieldMap(layers)
 	i := 0
 	var recNo int64
 	next := func() (*load.Record, error) {
@@ -227,7 +228,7 @@ func Run(ctx context.Context, store *spatial.Store, logger *slog.Logger, opts Op
 			if r.Source == "" {
 				r.Source = sourceName(in.file)
 			}
-			post := postProcess(opts, in.format)
+			post := postProcess(opts, in.format, fields)
 			if d := r.Decode; d != nil {
 				r.Decode = func(r *load.Record) error {
 					if err := d(r); err != nil {
@@ -295,26 +296,26 @@ func sourceName(file string) string {
 	return b
 }
 
-// postProcess applies attribute mapping and picks the source id.
-func postProcess(opts Options, format string) func(*load.Record) error {
-	defaults := defaultMap[format]
+// postProcess applies attribute mapping (--map first, then fields named
+// like the layer's attributes, for the generic formats) and picks the
+// source id.
+func postProcess(opts Options, format string, fields fieldMap) func(*load.Record) error {
+	generic := genericFormats[format]
 	return func(r *load.Record) error {
 		if r.Props == nil {
 			r.Props = map[string]any{}
 		}
-		for from, to := range defaults {
-			if v, ok := r.Props[from]; ok {
-				if _, set := r.Props[to]; !set {
-					r.Props[to] = v
-					delete(r.Props, from)
-				}
-			}
+		if opts.CRS != "" {
+			r.SRID = 0 // --crs overrides what the file says
 		}
 		for from, to := range opts.Map {
 			if v, ok := r.Props[from]; ok {
 				delete(r.Props, from)
 				r.Props[to] = v
 			}
+		}
+		if generic {
+			fields.apply(r)
 		}
 		switch {
 		case opts.IDField != "":
@@ -349,10 +350,4 @@ func idString(v any) string {
 		return x.String()
 	}
 	return fmt.Sprint(v)
-}
-
-// defaultMap renames common source fields to layer attributes per format.
-var defaultMap = map[string]map[string]string{
-	"geojson": {"height": "height_m", "levels": "floors", "building:levels": "floors"},
-	"csv":     {"height": "height_m", "levels": "floors"},
 }

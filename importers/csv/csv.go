@@ -1,9 +1,12 @@
 // Package csv reads CSV (and TSV) tables of features: a point per row from
 // longitude/latitude columns (lon, lng, longitude, x, 经度 / lat, latitude,
-// y, 纬度), or any geometry from a WKT column (wkt, geom, geometry,
-// the_geom, shape). Text may be UTF-8 (with or without BOM) or GBK/GB18030,
-// as Chinese municipal exports often are; the encoding is detected. The
-// delimiter (comma, semicolon, tab) is detected from the header line.
+// y, 纬度), or any geometry from a geometry column (wkt, geom, geometry,
+// the_geom, shape) holding WKT or EWKT (with Z or M), hex WKB or EWKB (what
+// a CSV export of a PostGIS table holds), or a GeoJSON geometry; an SRID the
+// EWKT or EWKB names is the record's CRS unless --crs is given. Text may be
+// UTF-8 (with or without BOM) or GBK/GB18030, as Chinese municipal exports
+// often are; the encoding is detected. The delimiter (comma, semicolon, tab)
+// is detected from the header line.
 package csv
 
 import (
@@ -16,9 +19,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/encoding/wkt"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/citytwin/citytwin/importers/internal/wkx"
 	"github.com/citytwin/citytwin/internal/errs"
 	"github.com/citytwin/citytwin/spatial/load"
 )
@@ -26,7 +29,7 @@ import (
 var (
 	lonNames = []string{"lon", "lng", "long", "longitude", "x", "经度", "東經", "东经"}
 	latNames = []string{"lat", "latitude", "y", "纬度", "北纬"}
-	wktNames = []string{"wkt", "geom", "geometry", "the_geom", "shape", "geom_wkt", "几何"}
+	wktNames = []string{"wkt", "geom", "geometry", "the_geom", "shape", "geom_wkt", "wkb_geometry", "几何"}
 )
 
 // Scanner reads rows of a CSV file as features.
@@ -148,11 +151,11 @@ func (s *Scanner) Scan() bool {
 		}
 		r.Props = props
 		if wk >= 0 && strings.TrimSpace(row[wk]) != "" {
-			g, err := wkt.Unmarshal(strings.TrimSpace(row[wk]))
+			g, srid, err := wkx.Text(row[wk])
 			if err != nil {
-				return errs.Invalid(header[wk], "bad WKT: %v", err)
+				return errs.Invalid(header[wk], "%v", err)
 			}
-			r.Geom = g
+			r.Geom, r.SRID = g, srid
 			return nil
 		}
 		if lon < 0 {

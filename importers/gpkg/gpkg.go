@@ -7,7 +7,6 @@ package gpkg
 
 import (
 	"database/sql"
-	"encoding/binary"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -15,8 +14,8 @@ import (
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/encoding/wkb"
 
+	"github.com/citytwin/citytwin/importers/internal/wkx"
 	"github.com/citytwin/citytwin/internal/errs"
 	"github.com/citytwin/citytwin/spatial/load"
 )
@@ -24,7 +23,11 @@ import (
 // Table is one feature table.
 type Table struct {
 	Name, GeomColumn, PK string
-	SRID                 int
+	// SRID is the EPSG code of the table's coordinates, 0 for lon/lat or
+	// an undefined CRS, -1 for a CRS that is not an EPSG one (see CRSName).
+	SRID int
+	// CRSName is the name of a non-EPSG CRS in gpkg_spatial_ref_sys.
+	CRSName string
 	// Layer is the table's name made a layer name.
 	Layer string
 }
@@ -65,8 +68,15 @@ func Open(path, file string) (*Scanner, error) {
 		return nil, errs.Invalid(file, "cannot open: %v", err)
 	}
 	s := &Scanner{File: file, db: db}
-	rows, err := db.Query(`SELECT g.table_name, g.column_name, g.srs_id FROM gpkg_geometry_columns g
-		JOIN gpkg_contents c ON c.table_name = g.table_name WHERE c.data_type = 'features' ORDER BY g.table_name`)
+	// srs_id 0 and -1 are the undefined geographic and cartesian CRSs; an
+	// srs_id is often its EPSG code, but need not be (QGIS numbers custom
+	// CRSs from 100000), so the organization's code decides.
+	rows, err := db.Query(`SELECT g.table_name, g.column_name, g.srs_id,
+			coalesce(upper(s.organization), ''), coalesce(s.organization_coordsys_id, 0), coalesce(s.srs_name, '')
+		FROM gpkg_geometry_columns g
+		JOIN gpkg_contents c ON c.table_name = g.table_name
+		LEFT JOIN gpkg_spatial_ref_sys s ON s.srs_id = g.srs_id
+		WHERE c.data_type = 'features' ORDER BY g.table_name`)
 	if err != nil {
 		db.Close()
 		return nil, errs.Invalid(file, "not a GeoPackage (%v)", err)
@@ -74,9 +84,21 @@ func Open(path, file string) (*Scanner, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var t Table
-		if err := rows.Scan(&t.Name, &t.GeomColumn, &t.SRID); err != nil {
+		var org, name string
+		var srsID, code int
+		if err := rows.Scan(&t.Name, &t.GeomColumn, &srsID, &org, &code, &name); err != nil {
 			db.Close()
 			return nil, errs.Invalid(file, "gpkg_geometry_columns: %v", err)
+		}
+		switch {
+		case srsID <= 0, org == "EPSG" && code == 4326:
+		case org == "EPSG" && code > 0:
+			t.SRID = code
+		default:
+			t.SRID, t.CRSName = -1, name
+			if t.CRSName == "" {
+				t.CRSName = fmt.Sprintf("srs_id %d", srsID)
+			}
 		}
 		t.Layer = LayerName(t.Name)
 		s.Tables = append(s.Tables, t)
@@ -131,19 +153,24 @@ func (s *Scanner) Select(name string) error {
 	return errs.Invalid("table", "%s has no feature table %q (its feature tables: %s)", s.File, name, strings.Join(names, ", "))
 }
 
-// CRS returns the CRS of the tables ("EPSG:n"), "" for lon/lat or when they
-// differ.
-func (s *Scanner) CRS() string {
+// CRS returns the CRS of the tables ("EPSG:n") when they share one, "" for
+// lon/lat or when they differ (each record then carries its table's SRID).
+// Returns EINVALID for a table whose CRS is not an EPSG one: the import
+// needs --crs for it.
+func (s *Scanner) CRS() (string, error) {
 	srid := s.Tables[0].SRID
 	for _, t := range s.Tables {
+		if t.SRID < 0 {
+			return "", errs.Invalid("crs", "%s: table %s is in %q, which is not an EPSG CRS; give its EPSG code with --crs", s.File, t.Name, t.CRSName)
+		}
 		if t.SRID != srid {
-			return ""
+			srid = 0
 		}
 	}
-	if srid <= 0 || srid == 4326 {
-		return ""
+	if srid == 0 {
+		return "", nil
 	}
-	return fmt.Sprintf("EPSG:%d", srid)
+	return fmt.Sprintf("EPSG:%d", srid), nil
 }
 
 // Layers lists the tables' layer names.
@@ -213,7 +240,7 @@ func (s *Scanner) Scan() bool {
 				delete(props, c)
 			}
 		}
-		rec := &load.Record{File: s.File, Num: s.n, Layer: t.Layer, SourceID: id, Props: props}
+		rec := &load.Record{File: s.File, Num: s.n, Layer: t.Layer, SourceID: id, Props: props, SRID: max(t.SRID, 0)}
 		if len(s.Tables) > 1 {
 			rec.SourceID = t.Name + "/" + id
 		}
@@ -262,11 +289,10 @@ func Geometry(b []byte) (orb.Geometry, error) {
 	if (flags>>1)&7 > 4 {
 		return nil, errs.Invalid("geometry", "bad envelope indicator")
 	}
-	_ = binary.LittleEndian
 	if len(b) < 8+env {
 		return nil, errs.Invalid("geometry", "truncated GeoPackage geometry")
 	}
-	g, err := wkb.Unmarshal(b[8+env:])
+	g, _, err := wkx.WKB(b[8+env:])
 	if err != nil {
 		return nil, errs.Invalid("geometry", "bad WKB: %v", err)
 	}

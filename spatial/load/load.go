@@ -35,8 +35,13 @@ type Record struct {
 	File string
 	Num  int64
 	// Geom is the geometry in the load's source CRS (Options.SRID or
-	// Options.Transform), EPSG:4326 when neither is set.
+	// Options.Transform), EPSG:4326 when neither is set, or in the record's
+	// own SRID.
 	Geom orb.Geometry
+	// SRID, when not 0, is the EPSG code of this record's coordinates where
+	// the file says so per record or per table (a GeoPackage's tables, an
+	// EWKT's SRID). It is ignored when Options.Transform is set.
+	SRID int
 	// Geom3D is an optional 3D geometry as ISO WKB with Z (buildings'
 	// geom3d), in the same CRS as Geom.
 	Geom3D []byte
@@ -694,9 +699,25 @@ func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
 			geoms[i] = g
 		}
 	}
-	if w.opts.SRID != 0 && w.opts.Transform == nil {
-		if err := w.reproject(ctx, geoms, g3, bad); err != nil {
-			return d, err
+	if w.opts.Transform == nil {
+		srids := make([]int, len(b.recs))
+		n := 0
+		for i, r := range b.recs {
+			srids[i] = w.opts.SRID
+			if r.SRID != 0 {
+				srids[i] = r.SRID
+			}
+			if srids[i] == 4326 {
+				srids[i] = 0
+			}
+			if srids[i] != 0 && bad[i] == nil {
+				n++
+			}
+		}
+		if n > 0 {
+			if err := w.reproject(ctx, geoms, g3, srids, bad); err != nil {
+				return d, err
+			}
 		}
 	}
 	for i, r := range b.recs {
@@ -753,14 +774,14 @@ func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
 	return d, nil
 }
 
-// reproject transforms geometries (and 3D geometries) to EPSG:4326 with
-// PostGIS, a batch per round trip. Coordinates PostGIS cannot transform are
-// marked bad.
-func (w *worker) reproject(ctx context.Context, geoms []orb.Geometry, g3 [][]byte, bad []error) error {
+// reproject transforms geometries (and 3D geometries) whose srids are not
+// 0 to EPSG:4326 with PostGIS, a batch per round trip. Coordinates PostGIS
+// cannot transform are marked bad.
+func (w *worker) reproject(ctx context.Context, geoms []orb.Geometry, g3 [][]byte, srids []int, bad []error) error {
 	in := make([][]byte, len(geoms))
 	in3 := make([][]byte, len(geoms))
 	for i, g := range geoms {
-		if bad[i] != nil || g == nil {
+		if bad[i] != nil || g == nil || srids[i] == 0 {
 			continue
 		}
 		b, err := wkb.Marshal(g)
@@ -771,9 +792,9 @@ func (w *worker) reproject(ctx context.Context, geoms []orb.Geometry, g3 [][]byt
 		in[i] = b
 		in3[i] = g3[i]
 	}
-	rows, err := w.store.Pool.Query(ctx, `SELECT i, ST_AsBinary(ST_Transform(ST_GeomFromWKB(g, $1), 4326)),
-		ST_AsBinary(ST_Transform(ST_SetSRID(ST_GeomFromWKB(g3), $1), 4326), 'NDR')
-		FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS u(g, g3, i) WHERE g IS NOT NULL`, w.opts.SRID, in, in3)
+	rows, err := w.store.Pool.Query(ctx, `SELECT i, ST_AsBinary(ST_Transform(ST_GeomFromWKB(g, s), 4326)),
+		ST_AsBinary(ST_Transform(ST_SetSRID(ST_GeomFromWKB(g3), s), 4326), 'NDR')
+		FROM unnest($1::int[], $2::bytea[], $3::bytea[]) WITH ORDINALITY AS u(s, g, g3, i) WHERE g IS NOT NULL`, srids, in, in3)
 	if err != nil {
 		return fmt.Errorf("reproject: %w", err)
 	}
@@ -802,8 +823,8 @@ func (w *worker) reproject(ctx context.Context, geoms []orb.Geometry, g3 [][]byt
 				one := []orb.Geometry{geoms[i]}
 				o3 := [][]byte{g3[i]}
 				ob := []error{nil}
-				if e := w.reproject(ctx, one, o3, ob); e != nil {
-					bad[i] = errs.Invalid("geometry", "cannot reproject from EPSG:%d: wrong CRS? %v", w.opts.SRID, e)
+				if e := w.reproject(ctx, one, o3, srids[i:i+1], ob); e != nil {
+					bad[i] = errs.Invalid("geometry", "cannot reproject from EPSG:%d: wrong CRS? %v", srids[i], e)
 					continue
 				}
 				geoms[i], g3[i], bad[i] = one[0], o3[0], ob[0]
