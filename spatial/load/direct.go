@@ -23,9 +23,9 @@ import (
 // copied straight into the layer's table (binary COPY, encoded by the
 // workers) and their H3 cover cells straight into feature_cells, with ids
 // reserved from the table's sequence beforehand; no staging table, no
-// INSERT ... SELECT, no ON CONFLICT. Records of other layers or sources, and
-// a source id seen before in the same load (the last one wins), go through
-// the staging table and the upsert as before, after the direct rows.
+// INSERT ... SELECT, no ON CONFLICT. Records of other layers or sources go
+// through the staging table and the upsert as before, after the direct
+// rows. A source id seen before in the same load is rejected.
 
 // directPlan says how records of one (layer, source) are copied into the
 // layer's table.
@@ -441,9 +441,13 @@ func (s *directSink) fill() error {
 
 // take queues batch d's direct rows for COPY and keeps its staged rows.
 func (s *directSink) take(d doneBatch) {
-	s.stageRows = append(s.stageRows, d.rows...)
-	s.count(d.rows)
-	s.progress(int64(len(d.rows)))
+	rows, ok := s.unique(d.rows, d.recs)
+	if !ok {
+		return
+	}
+	s.stageRows = append(s.stageRows, rows...)
+	s.count(rows)
+	s.progress(int64(len(rows)))
 	db := d.direct
 	if db == nil {
 		return
@@ -452,10 +456,16 @@ func (s *directSink) take(d doneBatch) {
 	for _, r := range db.rows {
 		tuple := db.buf[start:r.end]
 		start = r.end
-		_, seen := s.seen[r.key]
-		if seen || len(s.seen) >= maxDirectKeys {
-			// A repeated source id (or one that cannot be told apart any
-			// more): the upsert of the staging path makes the last one win.
+		if _, seen := s.seen[r.key]; seen {
+			if !s.reject(repeated(r.rec)) {
+				return
+			}
+			continue
+		}
+		if len(s.seen) >= maxDirectKeys {
+			// A source id that cannot be told apart any more: the upsert
+			// of the staging path makes the last one win.
+			s.dupes = true
 			vals, err := s.st.row(s.plan.layer, r.rec, r.geom, r.g3, nil)
 			if err != nil {
 				s.reject(Rejection{File: r.rec.File, Record: r.rec.Num, Reason: reason(err)})

@@ -36,12 +36,18 @@
 // computes; a plan whose sample rendering differs from the function's (a
 // later migration changed it) leaves every row to the trigger.
 //
-// Everything else is staged: records of other layers or sources, a second
-// record with a source id seen before (the last one wins), and every record
-// of a load whose source already has features. They are copied into a
-// temporary table, deduplicated, and upserted on (source, source_id) per
-// layer; their cells replace the old ones. Both ways give the same rows,
-// cells and report (TestDirectMatchesStaging).
+// Everything else is staged: records of other layers or sources, and every
+// record of a load whose source already has features. They are copied into
+// a temporary table and upserted on (source, source_id) per layer; their
+// cells replace the old ones. Both ways give the same rows, cells and
+// report (TestDirectMatchesStaging).
+//
+// Within one load a (layer, source, source id) names one feature: a record
+// that repeats an earlier one's is rejected (so a non-unique --id-field, or
+// two files of one source whose ids overlap, cannot silently replace
+// features). Ids are remembered as 64-bit hashes, up to 2 million staged
+// and 8 million direct ones; past that, repeats can no longer be told and
+// the staging table is deduplicated instead, the last record winning.
 //
 // # Guarantees
 //

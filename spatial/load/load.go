@@ -121,8 +121,10 @@ type doneBatch struct {
 	// in that order, so that of two records with one source id the later
 	// one wins however the workers interleave.
 	seq int64
-	// rows are staging rows; direct holds the rows of the direct path.
+	// rows are staging rows, recs their records; direct holds the rows of
+	// the direct path.
 	rows     [][]any
+	recs     []*Record
 	direct   *directBatch
 	rejected []Rejection
 	repaired int64
@@ -163,12 +165,8 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		opts.SRID = 0
 	}
 	if opts.SRID != 0 && opts.Transform == nil {
-		var n int
-		if err := store.Pool.QueryRow(ctx, `SELECT count(*) FROM spatial_ref_sys WHERE srid = $1`, opts.SRID).Scan(&n); err != nil {
-			return nil, fmt.Errorf("crs: %w", err)
-		}
-		if n == 0 {
-			return nil, errs.Invalid("crs", "EPSG:%d is not a CRS that PostGIS knows", opts.SRID)
+		if err := CheckSRID(ctx, store, opts.SRID); err != nil {
+			return nil, err
 		}
 	}
 	st := newStaging(layers)
@@ -323,8 +321,9 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	}
 	logger.Info("import staged", "read", res.Read, "written", staged.Load(), "direct", plan != nil, "rejected", res.Rejected, "took", time.Since(start).Round(time.Millisecond))
 
-	if col.dupes || col.seen == nil {
-		// Several records with one source id: the last one wins.
+	if col.dupes {
+		// Too many ids to tell repeats apart in memory: of several
+		// records with one source id the last one wins.
 		if _, err := tx.Exec(ctx, `DELETE FROM ct_stage WHERE ctid IN (SELECT ctid FROM (SELECT ctid,
 			row_number() OVER (PARTITION BY layer, source, source_id ORDER BY rec DESC) AS rn FROM ct_stage) x WHERE rn > 1)`); err != nil {
 			return nil, fmt.Errorf("dedupe: %w", err)
@@ -512,8 +511,9 @@ type collector struct {
 	// counts are the staged rows per layer, sources their sources.
 	counts  map[string]int64
 	sources map[string]bool
-	// seen hashes staged (layer, source, source id) to tell whether the
-	// staging table needs deduplicating; nil once too large.
+	// seen hashes staged (layer, source, source id) to catch repeats; nil
+	// once too large, when dupes says the staging table needs
+	// deduplicating.
 	seen    map[uint64]struct{}
 	dupes   bool
 	err     error
@@ -590,27 +590,52 @@ func (c *collector) reject(r Rejection) bool {
 	return true
 }
 
+// unique drops and rejects the rows (recs their records) whose (layer,
+// source, source id) an earlier record of the load had: within one load
+// ids must be unique, or a record would silently replace another. It
+// returns the rows kept, false when a rejection stops the load. Past
+// maxDedupe ids it cannot tell any more; the staging table is then
+// deduplicated, the last record winning.
+func (c *collector) unique(rows [][]any, recs []*Record) ([][]any, bool) {
+	if c.seen == nil {
+		c.dupes = true
+		return rows, true
+	}
+	kept := rows[:0]
+	for i, r := range rows {
+		h := fnv.New64a()
+		h.Write([]byte(r[0].(string)))
+		h.Write([]byte{0})
+		h.Write([]byte(r[1].(string)))
+		h.Write([]byte{0})
+		h.Write([]byte(r[2].(string)))
+		k := h.Sum64()
+		if _, ok := c.seen[k]; ok {
+			if !c.reject(repeated(recs[i])) {
+				return nil, false
+			}
+			continue
+		}
+		c.seen[k] = struct{}{}
+		kept = append(kept, r)
+	}
+	if len(c.seen) > maxDedupe {
+		c.seen = nil
+	}
+	return kept, true
+}
+
+// repeated is the rejection of a record whose source id an earlier record
+// of the load had.
+func repeated(r *Record) Rejection {
+	return Rejection{File: r.File, Record: r.Num, Reason: fmt.Sprintf("id %q repeats an earlier record's (ids must be unique in a source: see --id-field and --source)", r.SourceID)}
+}
+
 // count notes staged rows.
 func (c *collector) count(rows [][]any) {
 	for _, r := range rows {
 		c.counts[r[0].(string)]++
 		c.sources[r[1].(string)] = true
-		if c.seen != nil {
-			h := fnv.New64a()
-			h.Write([]byte(r[0].(string)))
-			h.Write([]byte{0})
-			h.Write([]byte(r[1].(string)))
-			h.Write([]byte{0})
-			h.Write([]byte(r[2].(string)))
-			k := h.Sum64()
-			if _, ok := c.seen[k]; ok {
-				c.dupes = true
-			}
-			c.seen[k] = struct{}{}
-			if len(c.seen) > maxDedupe {
-				c.seen = nil
-			}
-		}
 	}
 }
 
@@ -634,6 +659,9 @@ func (s *copySource) Next() bool {
 	for s.i+1 >= len(s.cur) {
 		d, ok := s.receive()
 		if !ok || !s.absorb(d) {
+			return false
+		}
+		if d.rows, ok = s.unique(d.rows, d.recs); !ok {
 			return false
 		}
 		s.count(d.rows)
@@ -761,6 +789,7 @@ func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
 				continue
 			}
 			d.rows = append(d.rows, vals)
+			d.recs = append(d.recs, r)
 		}
 		if repaired {
 			d.repaired++
@@ -772,6 +801,22 @@ func (w *worker) process(ctx context.Context, b rawBatch) (doneBatch, error) {
 		d.bounds[l.Name] = bb
 	}
 	return d, nil
+}
+
+// CheckSRID returns EINVALID when PostGIS does not know the EPSG code srid
+// (0 and 4326, lon/lat, are fine).
+func CheckSRID(ctx context.Context, store *spatial.Store, srid int) error {
+	if srid == 0 || srid == 4326 {
+		return nil
+	}
+	var n int
+	if err := store.Pool.QueryRow(ctx, `SELECT count(*) FROM spatial_ref_sys WHERE srid = $1`, srid).Scan(&n); err != nil {
+		return fmt.Errorf("crs: %w", err)
+	}
+	if n == 0 {
+		return errs.Invalid("crs", "EPSG:%d is not a CRS that PostGIS knows", srid)
+	}
+	return nil
 }
 
 // reproject transforms geometries (and 3D geometries) whose srids are not

@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -18,9 +19,8 @@ func MustOpenStore(tb testing.TB) *spatial.Store {
 }
 
 // records returns the records of a test load: n buildings and n poles of
-// source src, every fifth building id given again later with other values
-// (the last one must win), and some attributes left out (the poles' status
-// and functions then take their columns' defaults).
+// source src, some attributes left out (the poles' status and functions then
+// take their columns' defaults).
 func records(src string, n int) []*Record {
 	var out []*Record
 	num := int64(0)
@@ -48,10 +48,20 @@ func records(src string, n int) []*Record {
 		}
 		add("smart_poles", fmt.Sprintf("p%d", i), orb.Point{x, y}, pp)
 	}
+	return out
+}
+
+// withRepeats adds to records(src, n) every fifth building id given again
+// with other values: each repeat must be rejected, the first record kept.
+func withRepeats(src string, n int) []*Record {
+	out := records(src, n)
+	num := int64(len(out))
 	for i := 0; i < n; i += 5 {
 		x, y := 116.3+float64(i%50)*0.001, 39.9+float64(i/50)*0.001
 		sq := orb.Polygon{{{x, y}, {x + 0.0001, y}, {x + 0.0001, y + 0.0001}, {x, y + 0.0001}, {x, y}}}
-		add("buildings", fmt.Sprintf("b%d", i), sq, map[string]any{"name": fmt.Sprintf("B%d again", i), "floors": 2.0})
+		num++
+		out = append(out, &Record{Layer: "buildings", Source: src, SourceID: fmt.Sprintf("b%d", i), File: "test", Num: num, Geom: sq,
+			Props: map[string]any{"name": fmt.Sprintf("B%d again", i), "floors": 2.0}})
 	}
 	return out
 }
@@ -97,10 +107,13 @@ func TestDirectMatchesStaging(t *testing.T) {
 	const n = 3000 // more than one chunk of reserved ids
 	var changes []spatial.Change
 	s.OnChange(func(_ context.Context, c []spatial.Change) { changes = append(changes, c...) })
-	direct := load(t, s, records("d", n), Options{SkipInvalid: true})
-	staged := load(t, s, records("s", n), Options{SkipInvalid: true, DisableDirect: true})
+	direct := load(t, s, withRepeats("d", n), Options{SkipInvalid: true})
+	staged := load(t, s, withRepeats("s", n), Options{SkipInvalid: true, DisableDirect: true})
 	if direct.Inserted != 2*n || direct.Updated != 0 || direct.Layers["buildings"] != n || direct.Layers["smart_poles"] != n {
 		t.Fatalf("direct load: %+v", direct)
+	}
+	if direct.Rejected != n/5 || !strings.Contains(direct.Rejections[0].Reason, `id "b0" repeats`) || direct.Rejections[0].Record != int64(2*n+1) {
+		t.Fatalf("direct load: %d rejected, want the %d repeated ids: %+v", direct.Rejected, n/5, direct.Rejections[:min(3, len(direct.Rejections))])
 	}
 	if direct.Inserted != staged.Inserted || direct.Updated != staged.Updated || direct.Repaired != staged.Repaired || direct.Rejected != staged.Rejected || direct.Read != staged.Read {
 		t.Fatalf("direct %+v, staged %+v", direct, staged)
@@ -134,9 +147,10 @@ func TestDirectMatchesStaging(t *testing.T) {
 			t.Fatalf("%d rows of the staged load differ from the direct one: %s", d, q)
 		}
 	}
-	// The last of repeated ids won; the defaults filled what was left out.
-	if v := query(t, s, `SELECT count(*) FROM buildings WHERE source = 'd' AND name LIKE '% again' AND floors = 2`); v != n/5 {
-		t.Fatalf("%d repeated buildings took their last values, want %d", v, n/5)
+	// The first of repeated ids stayed; the defaults filled what was left
+	// out.
+	if v := query(t, s, `SELECT count(*) FROM buildings WHERE source = 'd' AND name LIKE '% again'`); v != 0 {
+		t.Fatalf("%d repeated buildings replaced the first record of their id", v)
 	}
 	if v := query(t, s, `SELECT count(*) FROM smart_poles WHERE source = 'd' AND status = 'ok' AND functions = '{light}'`); v != n/2 {
 		t.Fatalf("%d poles with default status and functions, want %d", v, n/2)
@@ -158,7 +172,7 @@ func TestDirectMatchesStaging(t *testing.T) {
 	// A second load of the source upserts: every feature is an update, and
 	// as none changed, no tile needs dropping.
 	changes = nil
-	again := load(t, s, records("d", n), Options{SkipInvalid: true})
+	again := load(t, s, withRepeats("d", n), Options{SkipInvalid: true})
 	if len(changes) != 0 {
 		t.Fatalf("an unchanged re-import told changes %+v", changes)
 	}
@@ -192,7 +206,7 @@ func TestDirectWithOtherSources(t *testing.T) {
 func TestDirectAllOrNothing(t *testing.T) {
 	s := MustOpenStore(t)
 	recs := records("x", 50)
-	recs[len(recs)-1].Props = map[string]any{"floors": 5000.0} // CHECK (floors < 300)
+	recs[len(recs)-2].Props = map[string]any{"floors": 5000.0} // the last building; CHECK (floors < 300)
 	l, _ := s.Registry.Layer("buildings")
 	i := 0
 	_, err := Load(context.Background(), s, []*spatial.Layer{l}, func() (*Record, error) {
