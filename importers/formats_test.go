@@ -413,3 +413,93 @@ func TestCSVEWKB(t *testing.T) {
 		t.Errorf("%d of 2 projected points reprojected from their SRID", n)
 	}
 }
+
+// Each file of one import is read in its own CRS: a Gauss-Kruger shapefile
+// and a lon/lat one, in either order.
+func TestFilesKeepTheirCRS(t *testing.T) {
+	s := MustOpenStore(t)
+	src := writeFile(t, "site.geojson", `{"type":"FeatureCollection","features":[{"type":"Feature","id":"s1","properties":{},"geometry":{"type":"Polygon","coordinates":[[[116.40,39.90],[116.41,39.90],[116.41,39.91],[116.40,39.90]]]}}]}`)
+	dir := t.TempDir()
+	gk := filepath.Join(dir, "gk.shp")
+	ll := filepath.Join(dir, "ll.shp")
+	ogr2ogr(t, "-f", "ESRI Shapefile", gk, src, "-s_srs", "EPSG:4326", "-t_srs", "EPSG:4527")
+	ogr2ogr(t, "-f", "ESRI Shapefile", ll, src, "-s_srs", "EPSG:4326", "-t_srs", "EPSG:4326")
+	for i, files := range [][]string{{gk, ll}, {ll, gk}} {
+		layer := fmt.Sprintf("crs_order_%d", i)
+		rep, err := importers.Run(context.Background(), s, nil, importers.Options{Files: files, Layer: layer})
+		if err != nil {
+			t.Fatalf("%v: %v", files, err)
+		}
+		if rep.Inserted != 2 {
+			t.Fatalf("%v: %+v", files, rep)
+		}
+		if n := count(t, s, `SELECT count(*) FROM user_features WHERE layer = $1 AND ST_DWithin(ST_Centroid(geom), ST_SetSRID(ST_MakePoint(116.4067, 39.9033), 4326), 0.001)`, layer); n != 2 {
+			t.Errorf("%v: %d of 2 sites where the source has them", files, n)
+		}
+	}
+}
+
+// Within one import an id names one feature: a repeat is rejected (it
+// would silently replace the first), in one file or across files of one
+// source. Ids and values beyond float64's integers keep their digits, and a
+// GeoJSON "id" property stays when the feature's own id is the source id.
+func TestIDsInOneImport(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	f := writeFile(t, "poles.geojson", `{"type":"FeatureCollection","features":[
+{"type":"Feature","id":1734567890123456789,"properties":{"code":110101199003071234,"id":"P-77"},"geometry":{"type":"Point","coordinates":[116.30,39.90]}},
+{"type":"Feature","id":1734567890123456790,"properties":{},"geometry":{"type":"Point","coordinates":[116.31,39.90]}},
+{"type":"Feature","id":"1734567890123456789","properties":{},"geometry":{"type":"Point","coordinates":[116.32,39.90]}}]}`)
+	_, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "smart_poles"})
+	if err == nil || !strings.Contains(err.Error(), "record 3") || !strings.Contains(err.Error(), "repeats") {
+		t.Fatalf("a repeated id: %v", err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM smart_poles`); n != 0 {
+		t.Fatalf("%d poles stayed after a refused import", n)
+	}
+	rep, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "smart_poles", SkipInvalid: true})
+	if err != nil || rep.Inserted != 2 || rep.Rejected != 1 || rep.Rejections[0].Record != 3 {
+		t.Fatalf("--skip-invalid: %+v, %v", rep, err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM smart_poles WHERE source_id = '1734567890123456789' AND props->>'code' = '110101199003071234' AND props->>'id' = 'P-77' AND ST_X(geom) = 116.30`); n != 1 {
+		t.Error("the first pole lost digits of its id or code, or its id property")
+	}
+	// Two files of one source whose ids overlap.
+	a := writeFile(t, "a.csv", "id,lon,lat\nx1,116.3,39.9\n")
+	b := filepath.Join(t.TempDir(), "a.csv")
+	if err := os.WriteFile(b, []byte("id,lon,lat\nx1,116.4,39.9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := importers.Run(ctx, s, nil, importers.Options{Files: []string{a, b}, Layer: "poles_twice"}); err == nil || !strings.Contains(err.Error(), `id "x1" repeats`) {
+		t.Fatalf("two files with one id: %v", err)
+	}
+}
+
+// A CSV whose first 64 KiB are ASCII and whose later rows are GBK (the
+// encoding is told from the start), and rows of empty cells at the end, as
+// a spreadsheet saves them.
+func TestCSVLateGBKAndBlankRows(t *testing.T) {
+	s := MustOpenStore(t)
+	var b bytes.Buffer
+	b.WriteString("id,name,lon,lat\n")
+	for i := 0; b.Len() < 70000; i++ {
+		fmt.Fprintf(&b, "a%d,Pole %d,116.3,39.9\n", i, i)
+	}
+	b.WriteString("late,")
+	b.Write(gbk(t, "德州市医院"))
+	b.WriteString(",116.31,39.91\n,,,\n, ,,\n")
+	f := filepath.Join(t.TempDir(), "late.csv")
+	if err := os.WriteFile(f, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := importers.Run(context.Background(), s, nil, importers.Options{Files: []string{f}, Layer: "smart_poles", Source: "late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rejected != 0 || rep.Read != rep.Inserted {
+		t.Fatalf("%+v", rep)
+	}
+	if n := count(t, s, `SELECT count(*) FROM smart_poles WHERE source = 'late' AND source_id = 'late' AND name = '德州市医院'`); n != 1 {
+		t.Error("the late GBK row's name was not decoded")
+	}
+}

@@ -93,8 +93,9 @@ type input struct {
 	scanner Scanner
 	// layers the format produces by default (multi-layer formats).
 	layers []string
-	// crs found in the file ("" when it says nothing).
-	crs string
+	// crs found in the file ("" when it says nothing), and its EPSG code.
+	crs  string
+	srid int
 	// local is true when the file's coordinates are local (EPANET, SWMM).
 	local  bool
 	format string
@@ -165,26 +166,12 @@ func Run(ctx context.Context, store *spatial.Store, logger *slog.Logger, opts Op
 	}
 	sort.Slice(layers, func(i, j int) bool { return layers[i].Name < layers[j].Name })
 
-	// CRS: one for the whole import.
+	// CRS: --crs for the whole import, else each file's own (.prj, crs
+	// member, metadata; per table or record where the file says so).
 	lopts := load.Options{SkipInvalid: opts.SkipInvalid, DryRun: opts.DryRun, Actor: opts.Actor, Logger: logger}
-	c := opts.CRS
-	if c == "" {
-		for _, in := range inputs {
-			if in.crs != "" {
-				c = in.crs
-				break
-			}
-		}
-	}
-	if c == "" {
-		for _, in := range inputs {
-			if in.local {
-				return nil, errs.Invalid("crs", "%s: the coordinates of %s files are local; give their CRS with --crs (e.g. EPSG:4547)", filepath.Base(in.file), in.format)
-			}
-		}
-	}
-	if c != "" {
-		cr, err := crs.Parse(c)
+	crsNames := map[string]string{}
+	if opts.CRS != "" {
+		cr, err := crs.Parse(opts.CRS)
 		if err != nil {
 			return nil, err
 		}
@@ -192,8 +179,30 @@ func Run(ctx context.Context, store *spatial.Store, logger *slog.Logger, opts Op
 		if cr.Transform != nil {
 			lopts.Transform = func(g orb.Geometry) (orb.Geometry, error) { return crs.Apply(g, cr.Transform), nil }
 		}
+		crsNames["*"] = opts.CRS
+	} else {
+		for _, in := range inputs {
+			if in.local {
+				return nil, errs.Invalid("crs", "%s: the coordinates of %s files are local; give their CRS with --crs (e.g. EPSG:4547)", filepath.Base(in.file), in.format)
+			}
+			if in.crs == "" {
+				continue
+			}
+			cr, err := crs.Parse(in.crs)
+			if err != nil {
+				return nil, errs.Invalid("crs", "%s: %v; give its CRS with --crs", filepath.Base(in.file), errs.Message(err))
+			}
+			if cr.Transform != nil {
+				return nil, errs.Invalid("crs", "%s: its CRS %s is not an EPSG one; give it with --crs", filepath.Base(in.file), in.crs)
+			}
+			if err := load.CheckSRID(ctx, store, cr.SRID); err != nil {
+				return nil, err
+			}
+			in.srid = cr.SRID
+			crsNames[filepath.Base(in.file)] = in.crs
+		}
 	}
-	lopts.AuditDetail = map[string]any{"files": baseNames(opts.Files), "crs": c}
+	lopts.AuditDetail = map[string]any{"files": baseNames(opts.Files), "crs": crsNames}
 
 	// Only the wanted layers of multi-layer formats.
 	filter := map[string]bool{}
@@ -228,7 +237,7 @@ func Run(ctx context.Context, store *spatial.Store, logger *slog.Logger, opts Op
 			if r.Source == "" {
 				r.Source = sourceName(in.file)
 			}
-			post := postProcess(opts, in.format, fields)
+			post := postProcess(opts, in.format, in.srid, fields)
 			if d := r.Decode; d != nil {
 				r.Decode = func(r *load.Record) error {
 					if err := d(r); err != nil {
@@ -299,7 +308,7 @@ func sourceName(file string) string {
 // postProcess applies attribute mapping (--map first, then fields named
 // like the layer's attributes, for the generic formats) and picks the
 // source id.
-func postProcess(opts Options, format string, fields fieldMap) func(*load.Record) error {
+func postProcess(opts Options, format string, srid int, fields fieldMap) func(*load.Record) error {
 	generic := genericFormats[format]
 	return func(r *load.Record) error {
 		if r.Props == nil {
@@ -307,6 +316,8 @@ func postProcess(opts Options, format string, fields fieldMap) func(*load.Record
 		}
 		if opts.CRS != "" {
 			r.SRID = 0 // --crs overrides what the file says
+		} else if r.SRID == 0 {
+			r.SRID = srid
 		}
 		for from, to := range opts.Map {
 			if v, ok := r.Props[from]; ok {
@@ -331,11 +342,12 @@ func postProcess(opts Options, format string, fields fieldMap) func(*load.Record
 			r.SourceID = idString(v)
 		case r.SourceID != "":
 		case r.Props["id"] != nil:
+			// The "id" property became the source id: not kept twice.
 			r.SourceID = idString(r.Props["id"])
+			delete(r.Props, "id")
 		default:
 			r.SourceID = strconv.FormatInt(r.Num, 10)
 		}
-		delete(r.Props, "id")
 		return nil
 	}
 }

@@ -5,8 +5,10 @@
 // a CSV export of a PostGIS table holds), or a GeoJSON geometry; an SRID the
 // EWKT or EWKB names is the record's CRS unless --crs is given. Text may be
 // UTF-8 (with or without BOM) or GBK/GB18030, as Chinese municipal exports
-// often are; the encoding is detected. The delimiter (comma, semicolon, tab)
-// is detected from the header line.
+// often are; the encoding is detected from the file's start, and a field
+// that is not UTF-8 further on is read as GB18030. Rows of empty fields (as
+// spreadsheets save after the data) are skipped. The delimiter (comma,
+// semicolon, tab) is detected from the header line.
 package csv
 
 import (
@@ -109,6 +111,16 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// blank reports whether every field of row is empty or white space.
+func blank(row []string) bool {
+	for _, f := range row {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // validUTF8Prefix reports whether b is UTF-8, allowing a rune cut at its end.
 func validUTF8Prefix(b []byte) bool {
 	for i := 0; i < 3 && len(b) > 0 && !utf8.Valid(b); i++ {
@@ -122,20 +134,28 @@ func (s *Scanner) Scan() bool {
 	if s.err != nil {
 		return false
 	}
-	row, err := s.r.Read()
-	if err == io.EOF {
-		return false
-	}
-	if err != nil {
-		var pe *stdcsv.ParseError
-		if errors.As(err, &pe) {
-			s.err = errs.Invalid(s.File, "malformed CSV at line %d: %v", pe.Line, pe.Err)
-		} else {
-			s.err = errs.Invalid(s.File, "CSV: %v", err)
+	var row []string
+	for {
+		var err error
+		row, err = s.r.Read()
+		if err == io.EOF {
+			return false
 		}
-		return false
+		if err != nil {
+			var pe *stdcsv.ParseError
+			if errors.As(err, &pe) {
+				s.err = errs.Invalid(s.File, "malformed CSV at line %d: %v", pe.Line, pe.Err)
+			} else {
+				s.err = errs.Invalid(s.File, "CSV: %v", err)
+			}
+			return false
+		}
+		s.n++
+		// Spreadsheets save rows of empty cells after the data.
+		if !blank(row) {
+			break
+		}
 	}
-	s.n++
 	rec := &load.Record{File: s.File, Num: s.n}
 	header, lon, lat, wk := s.header, s.lon, s.lat, s.wkt
 	rec.Decode = func(r *load.Record) error {
@@ -144,6 +164,13 @@ func (s *Scanner) Scan() bool {
 		}
 		props := make(map[string]any, len(row))
 		for i, v := range row {
+			if !utf8.ValidString(v) {
+				// Detected as UTF-8 from the file's start, but GBK text
+				// can come late (thousands of ASCII rows first).
+				if d, err := simplifiedchinese.GB18030.NewDecoder().String(v); err == nil {
+					row[i], v = d, d
+				}
+			}
 			if i == lon || i == lat || i == wk {
 				continue
 			}

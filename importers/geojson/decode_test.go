@@ -15,7 +15,8 @@ import (
 )
 
 // decodeStd is what Decode did before it used fastjson: encoding/json and
-// orb's GeoJSON types. Decode must give the same records.
+// orb's GeoJSON types, except that whole numbers of more than 15 digits
+// keep their digits. Decode must give the same records.
 func decodeStd(raw []byte, r *load.Record) error {
 	var f struct {
 		Type       string          `json:"type"`
@@ -23,9 +24,32 @@ func decodeStd(raw []byte, r *load.Record) error {
 		Geometry   json.RawMessage `json:"geometry"`
 		Properties map[string]any  `json:"properties"`
 	}
-	if err := json.Unmarshal(raw, &f); err != nil {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	if err := dec.Decode(&f); err != nil {
 		return err
 	}
+	var numbers func(v any) any
+	numbers = func(v any) any {
+		switch x := v.(type) {
+		case json.Number:
+			if wholeNumber([]byte(x)) && len(x) > 15 {
+				return x
+			}
+			f, _ := x.Float64()
+			return f
+		case []any:
+			for i := range x {
+				x[i] = numbers(x[i])
+			}
+		case map[string]any:
+			for k := range x {
+				x[k] = numbers(x[k])
+			}
+		}
+		return v
+	}
+	numbers(f.Properties)
 	g, err := geojson.UnmarshalGeometry(f.Geometry)
 	if err != nil {
 		return err
@@ -39,6 +63,8 @@ func decodeStd(raw []byte, r *load.Record) error {
 		var s string
 		if json.Unmarshal(f.ID, &s) == nil {
 			r.SourceID = s
+		} else if wholeNumber(f.ID) {
+			r.SourceID = string(f.ID)
 		} else if n, err := strconv.ParseFloat(string(f.ID), 64); err == nil {
 			r.SourceID = strconv.FormatFloat(n, 'f', -1, 64)
 		}
@@ -51,6 +77,7 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 		`{"type":"Feature","id":"b1","properties":{"name":"楼 1","height":12.5,"floors":3,"tags":["a",1,null,true],"nested":{"x":{"y":[1.5e3,-0.0,2E-7]}}},"geometry":{"type":"Polygon","coordinates":[[[116.3001234,39.85],[116.3002,39.85],[116.3002,39.8501],[116.3001234,39.85]]]}}`,
 		`{"geometry":{"coordinates":[[[[0,0,5],[1,0,5],[1,1,5],[0,0,5]]],[[[2,2],[3,2],[3,3],[2,2]]]],"type":"MultiPolygon"},"type":"Feature","id":42,"properties":null}`,
 		`{"type":"Feature","id":1.5e2,"geometry":{"type":"Point","coordinates":[0.1,0.2]},"properties":{}}`,
+		`{"type":"Feature","id":1734567890123456789,"geometry":{"type":"Point","coordinates":[0.1,0.2]},"properties":{"code":110101199003071234,"n":-9007199254740993,"f":1.5}}`,
 		`{"type":"Feature","geometry":{"type":"LineString","coordinates":[[1,2],[3,4],[5.000000000000001,6]]}}`,
 		`{"type":"Feature","geometry":{"type":"MultiLineString","coordinates":[[[1,2],[3,4]],[[5,6],[7,8]]]},"properties":{"s":"tab\there \"quoted\" \u00e9 \ud83d\ude00"}}`,
 		`{"type":"Feature","geometry":{"type":"MultiPoint","coordinates":[[1,2],[3,4]]},"properties":{"big":12345678901234567890,"tiny":4.9e-324}}`,

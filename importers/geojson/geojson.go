@@ -66,18 +66,28 @@ func NewScanner(r io.Reader, file string) (*Scanner, error) {
 			s.r.Discard(1)
 			continue
 		}
+		if b[0] == 0x1e { // a GeoJSON text sequence (RFC 8142)
+			s.r.Discard(1)
+			s.ndjson = true
+			continue
+		}
 		if b[0] != '{' {
 			return nil, errs.Invalid(file, "not GeoJSON: expected '{', found %q", b[0])
 		}
 		break
 	}
-	// Newline-delimited when the first line is a whole Feature object.
+	if s.ndjson {
+		return s, nil
+	}
+	// Newline-delimited when the first line is a whole Feature object
+	// (without a legacy "crs", which belongs to a lone Feature document).
 	line, _ := peekLine(s.r)
 	if len(line) > 0 && featureType.Match(line) {
 		var t struct {
-			Type string `json:"type"`
+			Type string          `json:"type"`
+			CRS  json.RawMessage `json:"crs"`
 		}
-		if json.Unmarshal(line, &t) == nil && t.Type == "Feature" {
+		if json.Unmarshal(line, &t) == nil && t.Type == "Feature" && t.CRS == nil {
 			s.ndjson = true
 			return s, nil
 		}
@@ -91,6 +101,9 @@ func NewScanner(r io.Reader, file string) (*Scanner, error) {
 }
 
 var featureType = regexp.MustCompile(`"type"\s*:\s*"Feature"`)
+
+var geometryTypes = map[string]bool{"Point": true, "MultiPoint": true, "LineString": true, "MultiLineString": true,
+	"Polygon": true, "MultiPolygon": true, "GeometryCollection": true}
 
 func peekLine(r *bufio.Reader) ([]byte, error) {
 	for n := 4096; ; n *= 2 {
@@ -135,15 +148,22 @@ func (s *Scanner) openCollection() error {
 			s.inFC = true
 			return nil
 		case "crs":
+			// {"type": "name", "properties": {"name": ...}}, or the older
+			// {"type": "EPSG", "properties": {"code": 3857}}.
 			var c struct {
+				Type       string `json:"type"`
 				Properties struct {
-					Name string `json:"name"`
+					Name string      `json:"name"`
+					Code json.Number `json:"code"`
 				} `json:"properties"`
 			}
 			if err := s.dec.Decode(&c); err != nil {
 				return bad("crs: %v", err)
 			}
 			s.crs = c.Properties.Name
+			if strings.EqualFold(c.Type, "EPSG") && c.Properties.Code != "" {
+				s.crs = "EPSG:" + c.Properties.Code.String()
+			}
 		case "type":
 			if err := s.dec.Decode(&typ); err != nil {
 				return bad("type: %v", err)
@@ -175,8 +195,18 @@ func (s *Scanner) openCollection() error {
 		s.single = b
 		return nil
 	}
+	if geometryTypes[typ] {
+		// A bare geometry: one feature without properties.
+		if buffered == nil {
+			buffered = map[string]json.RawMessage{}
+		}
+		buffered["type"], _ = json.Marshal(typ)
+		g, _ := json.Marshal(buffered)
+		s.single, _ = json.Marshal(map[string]json.RawMessage{"type": json.RawMessage(`"Feature"`), "geometry": g})
+		return nil
+	}
 	if typ != "FeatureCollection" {
-		return bad("a FeatureCollection or Feature is expected, found type %q", typ)
+		return bad("a FeatureCollection, Feature or geometry is expected, found type %q", typ)
 	}
 	return bad(`a FeatureCollection without "features"`)
 }
@@ -357,7 +387,11 @@ func Decode(raw []byte, r *load.Record) error {
 		case fastjson.TypeString:
 			r.SourceID = str(id)
 		case fastjson.TypeNumber:
-			if n, err := number(id); err == nil {
+			// An integer keeps all its digits (ids beyond 2^53 are common
+			// in exports); 7 and 7.0 are both "7".
+			if b := id.MarshalTo(nil); wholeNumber(b) {
+				r.SourceID = string(b)
+			} else if n, err := number(id); err == nil {
 				r.SourceID = strconv.FormatFloat(n, 'f', -1, 64)
 			}
 		}
@@ -393,6 +427,23 @@ func number(v *fastjson.Value) (float64, error) {
 		return 0, fmt.Errorf("number %s: %v", b, err)
 	}
 	return f, nil
+}
+
+// wholeNumber reports whether b is an integer as JSON writes one: digits,
+// perhaps a minus, no fraction or exponent.
+func wholeNumber(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || (b[0] == '0' && len(b) > 1) {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // jsonNumber reports whether b is a number as RFC 8259 writes one.
@@ -453,6 +504,11 @@ func value(v *fastjson.Value, depth int) (any, error) {
 	case fastjson.TypeString:
 		return str(v), nil
 	case fastjson.TypeNumber:
+		if b := v.MarshalTo(nil); wholeNumber(b) && len(b) > 15 {
+			// Beyond float64's exact integers: keep the digits (the
+			// properties are stored as jsonb, whose numbers are exact).
+			return json.Number(b), nil
+		}
 		return number(v)
 	case fastjson.TypeArray:
 		a, _ := v.Array()
