@@ -110,7 +110,8 @@ var (
 
 // FromWKT recognises the EPSG code of a WKT CRS (a Shapefile's .prj): by its
 // outermost EPSG authority when it has one, else by name: WGS 84, CGCS2000
-// (4490) and its 3-degree Gauss-Kruger projections (4513-4554), Web Mercator
+// (4490) and its Gauss-Kruger projections, 6-degree (zones 13-23: 4491-4501,
+// CM 75E-135E: 4502-4512) and 3-degree (4513-4554), Web Mercator
 // (3857), WGS 84 / UTM zones (326xx, 327xx), Amersfoort / RD New (28992) and
 // RD New + NAP (7415). Returns EINVALID for a CRS it does not know.
 func FromWKT(wkt string) (int, error) {
@@ -142,35 +143,8 @@ func FromWKT(wkt string) (int, error) {
 	case geographic && (strings.Contains(lname, "wgs") && strings.Contains(lname, "84")):
 		return 4326, nil
 	case cgcs:
-		if m := cmRE.FindStringSubmatch(name); m != nil {
-			cm := atoi(m[1], m[2])
-			if cm >= 75 && cm <= 135 && cm%3 == 0 {
-				return 4534 + (cm-75)/3, nil
-			}
-		}
-		if m := gkZoneRE.FindStringSubmatch(name); m != nil {
-			z := atoi(m[1], m[2])
-			if z >= 25 && z <= 45 {
-				return 4513 + z - 25, nil
-			}
-		}
-		// A Gauss-Kruger projection named otherwise: its parameters say.
-		if m := cmParamRE.FindStringSubmatch(w); m != nil && (strings.Contains(u, "TRANSVERSE_MERCATOR") || strings.Contains(u, "GAUSS_KRUGER")) {
-			{
-				cm, _ := strconv.ParseFloat(m[1], 64)
-				fe := 500000.0
-				if f := feParamRE.FindStringSubmatch(w); f != nil {
-					fe, _ = strconv.ParseFloat(f[1], 64)
-				}
-				if c := int(cm); float64(c) == cm && c >= 75 && c <= 135 && c%3 == 0 {
-					if fe == 500000 {
-						return 4534 + (c-75)/3, nil
-					}
-					if z := c / 3; fe == float64(z)*1e6+500000 {
-						return 4513 + z - 25, nil
-					}
-				}
-			}
+		if n := cgcsGK(name, w, u); n != 0 {
+			return n, nil
 		}
 	case strings.Contains(lname, "pseudo") && strings.Contains(lname, "mercator"), strings.Contains(lname, "web_mercator"), strings.Contains(lname, "web mercator"):
 		return 3857, nil
@@ -187,6 +161,80 @@ func FromWKT(wkt string) (int, error) {
 		return 28992, nil
 	}
 	return 0, errs.Invalid("crs", "the file's CRS %q is not one citytwin recognises; give it with --crs EPSG:nnnn", name)
+}
+
+// cgcsGK recognises a CGCS2000 Gauss-Kruger projection, 0 if it is not one.
+// Zones tell 6-degree (13-23) from 3-degree (25-45) by their number; a
+// central meridian of a 6-degree zone (75E, 81E, ... 135E) is a 3-degree one
+// too, with the same parameters, and the name says which ("3_Degree",
+// "3-degree"; ESRI's CGCS2000_GK_CM_123E and EPSG's "Gauss-Kruger CM 123E"
+// are 6-degree).
+func cgcsGK(name, w, u string) int {
+	lname := strings.ToLower(name)
+	three := strings.Contains(lname, "3_degree") || strings.Contains(lname, "3-degree") || strings.Contains(lname, "3 degree")
+	if m := cmRE.FindStringSubmatch(name); m != nil {
+		if n := gkCM(atoi(m[1], m[2]), three); n != 0 {
+			return n
+		}
+	}
+	if m := gkZoneRE.FindStringSubmatch(name); m != nil {
+		if n := gkZone(atoi(m[1], m[2])); n != 0 {
+			return n
+		}
+	}
+	// A Gauss-Kruger projection named otherwise: its parameters say.
+	m := cmParamRE.FindStringSubmatch(w)
+	if m == nil || !strings.Contains(u, "TRANSVERSE_MERCATOR") && !strings.Contains(u, "GAUSS_KRUGER") {
+		return 0
+	}
+	cm, _ := strconv.ParseFloat(m[1], 64)
+	fe := 500000.0
+	if f := feParamRE.FindStringSubmatch(w); f != nil {
+		fe, _ = strconv.ParseFloat(f[1], 64)
+	}
+	c := int(cm)
+	if float64(c) != cm {
+		return 0
+	}
+	if fe == 500000 {
+		// The name does not say the zone width: a meridian both use reads
+		// as 3-degree, as it always has here (the same parameters).
+		return gkCM(c, true)
+	}
+	z := int((fe - 500000) / 1e6)
+	if fe != float64(z)*1e6+500000 {
+		return 0
+	}
+	switch n := gkZone(z); {
+	case n >= 4513 && c == 3*z, n >= 4491 && n <= 4501 && c == 6*z-3:
+		return n
+	}
+	return 0
+}
+
+// gkCM is the EPSG code of the CGCS2000 Gauss-Kruger CM projection at
+// central meridian cm: 3-degree (4534-4554) when three or when cm is not a
+// 6-degree zone's, else 6-degree (4502-4512); 0 outside China's zones.
+func gkCM(cm int, three bool) int {
+	switch {
+	case cm < 75 || cm > 135 || cm%3 != 0:
+		return 0
+	case three || cm%6 != 3:
+		return 4534 + (cm-75)/3
+	}
+	return 4502 + (cm-75)/6
+}
+
+// gkZone is the EPSG code of CGCS2000 Gauss-Kruger zone z: 6-degree zones
+// 13-23 (4491-4501), 3-degree zones 25-45 (4513-4533); 0 for others.
+func gkZone(z int) int {
+	switch {
+	case z >= 13 && z <= 23:
+		return 4491 + z - 13
+	case z >= 25 && z <= 45:
+		return 4513 + z - 25
+	}
+	return 0
 }
 
 func atoi(a, b string) int {

@@ -2,6 +2,7 @@ package crs
 
 import (
 	"math"
+	"strconv"
 	"testing"
 )
 
@@ -92,6 +93,48 @@ func TestFromWKT(t *testing.T) {
 	}
 	if _, err := FromWKT(`PROJCS["Mars_Polar",GEOGCS["Mars"]]`); err == nil {
 		t.Error("an unknown CRS was recognised")
+	}
+}
+
+// The 6-degree CGCS2000 Gauss-Kruger projections, as ESRI names them in a
+// .prj (CGCS2000_GK_Zone_21, CGCS2000_GK_CM_75E), as EPSG does, and by their
+// parameters alone; the 3-degree ones of the same meridian stay apart.
+func TestFromWKTSixDegreeGK(t *testing.T) {
+	esri := func(name string, cm, fe float64) string {
+		return `PROJCS["` + name + `",GEOGCS["GCS_China_Geodetic_Coordinate_System_2000",DATUM["D_China_2000",SPHEROID["CGCS2000",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Gauss_Kruger"],PARAMETER["False_Easting",` +
+			strconv.FormatFloat(fe, 'f', 1, 64) + `],PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",` + strconv.FormatFloat(cm, 'f', 1, 64) +
+			`],PARAMETER["Scale_Factor",1.0],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]`
+	}
+	cases := []struct {
+		wkt  string
+		want int
+	}{
+		{esri("CGCS2000_GK_Zone_21", 123, 21500000), 4499},
+		{esri("CGCS2000_GK_Zone_13", 75, 13500000), 4491},
+		{esri("CGCS2000_GK_Zone_23", 135, 23500000), 4501},
+		{esri("CGCS2000_GK_CM_75E", 75, 500000), 4502},
+		{esri("CGCS2000_GK_CM_123E", 123, 500000), 4510},
+		{esri("CGCS2000_GK_CM_135E", 135, 500000), 4512},
+		{`PROJCS["CGCS2000 / Gauss-Kruger zone 17",GEOGCS["China Geodetic Coordinate System 2000"],PROJECTION["Transverse_Mercator"]]`, 4495},
+		{`PROJCS["CGCS2000 / Gauss-Kruger CM 111E",GEOGCS["China Geodetic Coordinate System 2000"],PROJECTION["Transverse_Mercator"]]`, 4508},
+		// Named otherwise: a 6-degree zone's false easting says it.
+		{esri("CGCS2000_Custom", 123, 21500000), 4499},
+		// 3-degree, on the same meridians.
+		{esri("CGCS2000_3_Degree_GK_CM_75E", 75, 500000), 4534},
+		{esri("CGCS2000_3_Degree_GK_CM_123E", 123, 500000), 4550},
+		{`PROJCS["CGCS2000 / 3-degree Gauss-Kruger CM 123E",GEOGCS["China Geodetic Coordinate System 2000"],PROJECTION["Transverse_Mercator"]]`, 4550},
+		{esri("CGCS2000_3_Degree_GK_Zone_41", 123, 41500000), 4529},
+		{esri("CGCS2000_Custom", 123, 41500000), 4529},
+	}
+	for _, tc := range cases {
+		got, err := FromWKT(tc.wkt)
+		if err != nil || got != tc.want {
+			t.Errorf("FromWKT(%.60s…) = %d, %v; want %d", tc.wkt, got, err, tc.want)
+		}
+	}
+	// A zone's false easting with another zone's meridian is no zone.
+	if n, err := FromWKT(esri("CGCS2000_Custom", 117, 21500000)); err == nil {
+		t.Errorf("inconsistent zone recognised as %d", n)
 	}
 }
 

@@ -53,6 +53,13 @@ func FuzzOpen(f *testing.F) {
 	fd[11], fd[16] = 'C', 5
 	dbf = append(append(append(dbf, fd...), 0x0D), []byte(" hello")...)
 	f.Add(shp, dbf)
+	// A deleted record, NUL padding, a null date, a long key, GBK text.
+	shp, dbf = testShapefile(f, []dbfField{{"bid", 'N', 20, 0}, {"name", 'C', 6, 0}, {"built", 'D', 8, 0}}, [][]byte{
+		[]byte("   440305001001001001a\x00\x00\x00\x00\x0020190501"),
+		[]byte("*  440305001001001002\xb9\xfa\xc3\xb3  00000000"),
+		[]byte(" 123456789012345678.5      00000000"),
+	}, 0)
+	f.Add(shp, dbf)
 	f.Fuzz(func(t *testing.T, shp, dbf []byte) {
 		s, err := open("fuzz.shp", func(ext string) (io.ReadCloser, error) {
 			switch ext {

@@ -3,7 +3,13 @@
 // stream: the .shp and .dbf are read side by side, record by record. The DBF
 // text is decoded with the code page the .cpg names (UTF-8, GBK/936,
 // GB18030, Latin-1) or, without one, the DBF's language driver byte, else
-// UTF-8 when valid and GB18030 otherwise.
+// value by value: as UTF-8 when valid and GB18030 otherwise (a file can hold
+// ASCII for many rows before its first Chinese one, so no sample decides).
+//
+// The DBF is read as GDAL reads it: records flagged deleted ('*') are
+// skipped (the others keep their record numbers), text ends at the first NUL,
+// a date of zeros or blanks is no value, and numbers with more digits than a
+// float64 holds exactly keep them all (int64, else json.Number).
 package shapefile
 
 import (
@@ -11,7 +17,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"fmt"
+	"encoding/json"
 	"io"
 	"math"
 	"os"
@@ -38,7 +44,10 @@ type Scanner struct {
 	File string
 	// PRJ is the .prj WKT ("" without one).
 	PRJ string
-	// CodePage is the DBF text encoding used.
+	// CodePage is the DBF text encoding used: "UTF-8", "GB18030",
+	// "Windows-1252", or "auto" when neither the .cpg nor the language
+	// driver names one and each value is read as UTF-8 when valid, else as
+	// GB18030.
 	CodePage string
 
 	shp     *bufio.Reader
@@ -46,6 +55,7 @@ type Scanner struct {
 	closers []io.Closer
 	fields  []field
 	dec     *encoding.Decoder
+	auto    bool // decode value by value: UTF-8 when valid, else GB18030
 	nrec    int64
 	recLen  int
 	n       int64
@@ -208,27 +218,16 @@ func (s *Scanner) readDBFHeader(cpg string) error {
 	}
 	s.CodePage, s.dec = codePage(cpg, ldid)
 	if s.dec == nil && s.CodePage == "" {
-		// Guess from the names and the first records' bytes.
-		peek, _ := s.dbf.Peek(64 << 10)
-		sample := append(bytes.Join(rawNames, nil), peek...)
-		if utf8.Valid(trimCut(sample)) {
-			s.CodePage = "UTF-8"
-		} else {
-			s.CodePage, s.dec = "GB18030", simplifiedchinese.GB18030.NewDecoder()
-		}
+		// Nothing names it: no sample of the first rows can tell (they may
+		// all be ASCII), so each value says for itself.
+		s.CodePage, s.auto = "auto", true
+		s.dec = simplifiedchinese.GB18030.NewDecoder()
 	}
 	for i, n := range rawNames {
 		s.fields[i].name = s.text(n)
 	}
 	s.rowBuf = make([]byte, s.recLen)
 	return nil
-}
-
-func trimCut(b []byte) []byte {
-	for i := 0; i < 3 && len(b) > 0 && !utf8.Valid(b); i++ {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // codePage picks the text decoder from the .cpg or the language driver id.
@@ -252,8 +251,19 @@ func codePage(cpg string, ldid byte) (string, *encoding.Decoder) {
 	return "", nil
 }
 
+// text decodes one DBF value or field name. It ends at the first NUL, as
+// GDAL reads it (some writers pad with NULs rather than blanks; no code page
+// used here has a NUL inside a multi-byte character).
 func (s *Scanner) text(b []byte) string {
-	if s.dec == nil {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	if s.auto {
+		if n, ok := utf8Cut(b); ok {
+			b = b[:n]
+		}
+	}
+	if s.dec == nil || s.auto && utf8.Valid(b) {
 		return strings.ToValidUTF8(string(b), "\uFFFD")
 	}
 	out, err := s.dec.Bytes(b)
@@ -263,10 +273,45 @@ func (s *Scanner) text(b []byte) string {
 	return string(out)
 }
 
+// utf8Cut reports whether b is UTF-8 text with its last character cut by
+// the field's width (writers truncate bytes, not characters), and where the
+// whole characters end. Some other non-ASCII character must come before, so
+// that ASCII followed by a GBK lead byte stays GBK.
+func utf8Cut(b []byte) (int, bool) {
+	i := len(b) - 1
+	for i >= 0 && len(b)-i < utf8.UTFMax && !utf8.RuneStart(b[i]) {
+		i--
+	}
+	if i < 0 || b[i] < 0xC2 || utf8.FullRune(b[i:]) || !utf8.Valid(b[:i]) {
+		return 0, false
+	}
+	for _, c := range b[:i] {
+		if c >= utf8.RuneSelf {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // Scan advances to the next record.
 func (s *Scanner) Scan() bool {
+	for {
+		ok, deleted := s.next()
+		if !ok {
+			return false
+		}
+		if !deleted {
+			return true
+		}
+	}
+}
+
+// next reads the next record of the .shp and the .dbf. deleted reports a
+// record the DBF flags deleted, which is skipped (as GDAL does) but keeps its
+// place in the numbering.
+func (s *Scanner) next() (ok, deleted bool) {
 	if s.err != nil {
-		return false
+		return false, false
 	}
 	var rh [8]byte
 	if _, err := io.ReadFull(s.shp, rh[:]); err != nil {
@@ -274,26 +319,29 @@ func (s *Scanner) Scan() bool {
 			if s.n < s.nrec {
 				s.err = errs.Invalid(s.File, "truncated: the .dbf has %d records, the .shp %d", s.nrec, s.n)
 			}
-			return false
+			return false, false
 		}
 		s.err = errs.Invalid(s.File, "truncated .shp after record %d", s.n)
-		return false
+		return false, false
 	}
 	clen := int64(binary.BigEndian.Uint32(rh[4:8])) * 2
 	if clen < 4 || clen > MaxRecordBytes {
 		s.err = errs.Invalid(s.File, "record %d: bad content length %d", s.n+1, clen)
-		return false
+		return false, false
 	}
 	content := make([]byte, clen)
 	if _, err := io.ReadFull(s.shp, content); err != nil {
 		s.err = errs.Invalid(s.File, "truncated .shp in record %d", s.n+1)
-		return false
+		return false, false
 	}
 	if _, err := io.ReadFull(s.dbf, s.rowBuf); err != nil {
 		s.err = errs.Invalid(s.File, "the .dbf has fewer records than the .shp (record %d)", s.n+1)
-		return false
+		return false, false
 	}
 	s.n++
+	if s.rowBuf[0] == '*' {
+		return true, true
+	}
 	props, err := s.attributes(s.rowBuf)
 	rec := &load.Record{File: s.File, Num: s.n, Props: props}
 	rec.Decode = func(r *load.Record) error {
@@ -308,7 +356,7 @@ func (s *Scanner) Scan() bool {
 		return nil
 	}
 	s.rec = rec
-	return true
+	return true, false
 }
 
 func (s *Scanner) attributes(row []byte) (map[string]any, error) {
@@ -320,12 +368,11 @@ func (s *Scanner) attributes(row []byte) (map[string]any, error) {
 		v := strings.TrimSpace(s.text(raw))
 		switch f.typ {
 		case 'N', 'F':
-			v = strings.TrimSpace(string(raw))
 			if v == "" || strings.Trim(v, "*") == "" {
 				props[f.name] = nil
 				continue
 			}
-			x, err := strconv.ParseFloat(v, 64)
+			x, err := number(v)
 			if err != nil {
 				return nil, errs.Invalid(f.name, "%q is not a number", v)
 			}
@@ -340,7 +387,8 @@ func (s *Scanner) attributes(row []byte) (map[string]any, error) {
 				props[f.name] = nil
 			}
 		case 'D':
-			if len(v) == 8 {
+			// YYYYMMDD; GDAL writes no date as zeros, others as blanks.
+			if len(v) == 8 && strings.Trim(v, "0123456789") == "" && v != "00000000" {
 				props[f.name] = v[:4] + "-" + v[4:6] + "-" + v[6:]
 			} else {
 				props[f.name] = nil
@@ -350,6 +398,66 @@ func (s *Scanner) attributes(row []byte) (map[string]any, error) {
 		}
 	}
 	return props, nil
+}
+
+// number reads a DBF numeric value. A value with more digits than a float64
+// holds exactly (over 15) keeps them all: an int64 when it is a whole number
+// that fits, else its decimal text as a json.Number, which the loader stores
+// in jsonb as written (an N(20,0) key such as 440305001001001001 must not
+// collide with its neighbours).
+func number(v string) (any, error) {
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return nil, err
+	}
+	digits := 0
+	for _, c := range strings.TrimLeft(strings.TrimLeft(v, "+-"), "0.") {
+		if c >= '0' && c <= '9' {
+			digits++
+		} else if c == 'e' || c == 'E' {
+			break
+		}
+	}
+	if digits <= 15 {
+		return x, nil
+	}
+	if n, err := strconv.ParseInt(strings.TrimPrefix(v, "+"), 10, 64); err == nil {
+		return n, nil
+	}
+	if j := jsonNumber(v); j != "" {
+		return j, nil
+	}
+	return x, nil
+}
+
+// jsonNumber rewrites a decimal number as JSON writes it (no "+", no
+// leading zeros, digits on both sides of a point); "" if it cannot.
+func jsonNumber(v string) json.Number {
+	sign := ""
+	switch {
+	case strings.HasPrefix(v, "-"):
+		sign, v = "-", v[1:]
+	case strings.HasPrefix(v, "+"):
+		v = v[1:]
+	}
+	mant, exp := v, ""
+	if i := strings.IndexAny(v, "eE"); i >= 0 {
+		mant, exp = v[:i], v[i:]
+	}
+	ip, fp, point := strings.Cut(mant, ".")
+	ip = strings.TrimLeft(ip, "0")
+	if ip == "" {
+		ip = "0"
+	}
+	out := sign + ip
+	if point && fp != "" {
+		out += "." + fp
+	}
+	out += exp
+	if !json.Valid([]byte(out)) {
+		return ""
+	}
+	return json.Number(out)
 }
 
 // Record returns the current record.
@@ -474,5 +582,3 @@ func polygons(rings [][]orb.Point) orb.Geometry {
 	}
 	return mp
 }
-
-var _ = fmt.Sprint
