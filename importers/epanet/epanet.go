@@ -4,13 +4,21 @@
 // and to nodes by id, and [VERTICES] as their shape. US customary units (GPM,
 // CFS, MGD, IMGD, AFD) are converted to metres and millimetres. Coordinates
 // are the model's own: the import needs their CRS (--crs).
+//
+// A link's status is open unless the model says closed: a pipe's own status
+// field (after its minor loss, or in its place as EPANET reads it), else
+// [STATUS]. A pipe with a check valve (status CV) stays kind pipe, status
+// open (the layer's kinds and statuses have no check valve), with the
+// property check_valve true; its minor loss is the property minor_loss.
+//
+// Records are numbered by the line that defines them. A node missing from
+// [COORDINATES] is rejected naming it and its line, and so is each link
+// that ends at it, naming that end node.
 package epanet
 
 import (
 	"io"
 	"strings"
-
-	"github.com/paulmach/orb"
 
 	"github.com/citytwin/citytwin/importers/internal/inp"
 	"github.com/citytwin/citytwin/internal/errs"
@@ -57,7 +65,6 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 		return nil, errs.Invalid(file, "%v", err)
 	}
 	var recs []*load.Record
-	n := int64(0)
 	bad := func(sec string, l inp.Line, format string, a ...any) error {
 		return errs.Invalid(file, "["+sec+"] line %d: "+format, append([]any{l.Num}, a...)...)
 	}
@@ -71,14 +78,13 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 		}
 		return v, true, nil
 	}
-	nodes := map[string]bool{}
+	nodes := inp.Nodes{}
 	for _, sec := range []struct{ name, kind string }{{"JUNCTIONS", "junction"}, {"RESERVOIRS", "reservoir"}, {"TANKS", "tank"}} {
 		for _, l := range f.Sections[sec.name] {
 			id := l.Fields[0]
 			if len(l.Fields) < 2 {
 				return nil, bad(sec.name, l, "%s needs an id and an elevation", sec.kind)
 			}
-			n++
 			props := map[string]any{"network": "water", "kind": sec.kind, "name": id}
 			elev, ok, err := num(sec.name, l, 1)
 			if err != nil {
@@ -107,21 +113,16 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 					}
 				}
 			}
-			r := &load.Record{File: file, Num: n, Layer: "network_nodes", SourceID: id, Props: props}
-			if c, ok := coords[id]; ok {
-				r.Geom = orb.Point{c[0], c[1]}
-			}
-			nodes[id] = true
-			recs = append(recs, r)
+			recs = append(recs, nodes.Add(file, sec.name, sec.kind, l, coords, props))
 		}
 	}
 	status := map[string]string{}
 	for _, l := range f.Sections["STATUS"] {
 		if len(l.Fields) >= 2 {
-			switch strings.ToUpper(l.Fields[1]) {
-			case "CLOSED":
+			switch linkStatus(l.Fields[1]) {
+			case "closed":
 				status[l.Fields[0]] = "closed"
-			case "OPEN", "ACTIVE":
+			case "open", "active":
 				status[l.Fields[0]] = "open"
 			}
 		}
@@ -132,7 +133,6 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 				return nil, bad(sec.name, l, "%s needs an id and two nodes", sec.kind)
 			}
 			id, from, to := l.Fields[0], l.Fields[1], l.Fields[2]
-			n++
 			props := map[string]any{"network": "water", "kind": sec.kind, "name": id, "from_node": from, "to_node": to, "status": "open"}
 			switch sec.kind {
 			case "pipe":
@@ -151,11 +151,29 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 				} else if ok {
 					props["roughness"] = v
 				}
-				if len(l.Fields) > 7 {
-					switch strings.ToUpper(l.Fields[7]) {
-					case "CLOSED":
+				// EPANET's pipedata: with 7 fields the last is a minor loss
+				// coefficient or a status; with 8, a minor loss then a status.
+				if len(l.Fields) > 6 {
+					st := ""
+					if len(l.Fields) == 7 {
+						st = pipeStatus(l.Fields[6])
+					}
+					if st == "" {
+						v, err := inp.Float(l.Fields[6])
+						if err != nil {
+							return nil, bad(sec.name, l, "field 7: %q is neither a minor loss coefficient nor a status (OPEN, CLOSED, CV)", l.Fields[6])
+						}
+						props["minor_loss"] = v
+					}
+					if len(l.Fields) > 7 {
+						if st = pipeStatus(l.Fields[7]); st == "" {
+							return nil, bad(sec.name, l, "field 8: %q is not a status (OPEN, CLOSED, CV)", l.Fields[7])
+						}
+					}
+					switch st {
+					case "closed":
 						props["status"] = "closed"
-					case "CV":
+					case "cv":
 						props["check_valve"] = true
 					}
 				}
@@ -177,23 +195,31 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 			if s, ok := status[id]; ok {
 				props["status"] = s
 			}
-			r := &load.Record{File: file, Num: n, Layer: "pipes", SourceID: id, Props: props}
-			a, aok := coords[from]
-			b, bok := coords[to]
-			if !nodes[from] || !nodes[to] {
-				r.Decode = func(*load.Record) error {
-					return errs.Invalid("nodes", "%s %s joins unknown node %q or %q", sec.kind, id, from, to)
-				}
-			} else if aok && bok {
-				ls := orb.LineString{{a[0], a[1]}}
-				for _, v := range verts[id] {
-					ls = append(ls, orb.Point{v[0], v[1]})
-				}
-				ls = append(ls, orb.Point{b[0], b[1]})
-				r.Geom = ls
-			}
+			r := nodes.Link(file, sec.name, sec.kind, l, verts, props)
 			recs = append(recs, r)
 		}
 	}
 	return recs, nil
+}
+
+// linkStatus returns the status keyword s stands for, in lower case: open,
+// closed, active or cv; "" for anything else. Like EPANET's match(), a
+// keyword matches a field that begins with it, in any case.
+func linkStatus(s string) string {
+	u := strings.ToUpper(s)
+	for _, k := range []string{"OPEN", "CLOSED", "ACTIVE", "CV"} {
+		if strings.HasPrefix(u, k) {
+			return strings.ToLower(k)
+		}
+	}
+	return ""
+}
+
+// pipeStatus is linkStatus for a pipe's own status field, which may be OPEN,
+// CLOSED or CV.
+func pipeStatus(s string) string {
+	if st := linkStatus(s); st != "active" {
+		return st
+	}
+	return ""
 }

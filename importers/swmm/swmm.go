@@ -1,17 +1,30 @@
 // Package swmm reads SWMM .inp drainage models: junctions (manholes),
-// outfalls and storage units become network_nodes (network "drainage") with
-// their invert elevation and depth; conduits become pipes (kind conduit) from
-// their inlet to their outlet node, so that from/to follow the design flow
-// direction, with the inverts at both ends (node invert + offset), length and
-// the diameter (or height) of their cross-section. US units (FLOW_UNITS CFS,
-// GPM, MGD) are converted to metres. Coordinates need their CRS (--crs).
+// outfalls, storage units and dividers become network_nodes (network
+// "drainage") with their invert elevation and depth; conduits, orifices,
+// weirs, outlets and pumps become pipes from their inlet to their outlet
+// node, so that from/to follow the design flow direction and network traces
+// run through every link, shaped by [VERTICES].
+//
+// Conduits (kind conduit) carry their length, roughness, the diameter (or
+// height) of their cross-section and the inverts at both ends
+// (from_invert_m, to_invert_m): the node's invert plus the offset with
+// LINK_OFFSETS DEPTH (the default), the offset itself with ELEVATION; an
+// offset "*" (or none) is the node's invert. Orifices, weirs and outlets
+// have kind and link_type orifice, weir or outlet, their type (orifice_type,
+// weir_type, outlet_type), the cross-section of orifices and weirs, and as
+// both inverts the elevation of their opening or crest, given like an
+// offset at the inlet node. Pumps have kind pump, link_type pump,
+// pump_curve, and status open or closed (Status ON or OFF at the start).
+//
+// Records are numbered by the line that defines them. A node missing from
+// [COORDINATES] is rejected naming it and its line, and so is each link
+// that ends at it, naming that end node. US units (FLOW_UNITS CFS, GPM,
+// MGD) are converted to metres. Coordinates need their CRS (--crs).
 package swmm
 
 import (
 	"io"
 	"strings"
-
-	"github.com/paulmach/orb"
 
 	"github.com/citytwin/citytwin/importers/internal/inp"
 	"github.com/citytwin/citytwin/internal/errs"
@@ -21,7 +34,7 @@ import (
 // Layers are the layers a SWMM model goes to.
 var Layers = []string{"network_nodes", "pipes"}
 
-// Scanner yields a SWMM model's nodes, then its conduits.
+// Scanner yields a SWMM model's nodes, then its links.
 type Scanner struct {
 	*inp.Records
 }
@@ -68,7 +81,7 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 		return v, true, nil
 	}
 	var recs []*load.Record
-	n := int64(0)
+	nodes := inp.Nodes{}
 	inverts := map[string]float64{}
 	for _, sec := range []struct{ name, kind string }{{"JUNCTIONS", "manhole"}, {"OUTFALLS", "outfall"}, {"STORAGE", "storage"}, {"DIVIDERS", "junction"}} {
 		for _, l := range f.Sections[sec.name] {
@@ -76,7 +89,6 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 				return nil, bad(sec.name, l, "a node needs a name and an invert elevation")
 			}
 			id := l.Fields[0]
-			n++
 			inv, _, err := num(sec.name, l, 1)
 			if err != nil {
 				return nil, err
@@ -93,11 +105,7 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 			if sec.kind == "outfall" && len(l.Fields) > 2 {
 				props["outfall_type"] = strings.ToUpper(l.Fields[2])
 			}
-			r := &load.Record{File: file, Num: n, Layer: "network_nodes", SourceID: id, Props: props}
-			if c, ok := coords[id]; ok {
-				r.Geom = orb.Point{c[0], c[1]}
-			}
-			recs = append(recs, r)
+			recs = append(recs, nodes.Add(file, sec.name, sec.kind, l, coords, props))
 		}
 	}
 	xs := map[string]inp.Line{}
@@ -107,12 +115,37 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 		}
 	}
 	offsetsAreElev := f.Option("LINK_OFFSETS") == "ELEVATION"
+	// invert returns the elevation of a link's end at node from field i: the
+	// node's invert plus the offset (LINK_OFFSETS DEPTH, the default) or the
+	// offset itself (ELEVATION). "*", or no field, puts it at the node's
+	// invert; ok is false when that invert is unknown.
+	invert := func(sec string, l inp.Line, i int, node string) (v float64, ok bool, err error) {
+		inv, known := inverts[node]
+		if i >= len(l.Fields) || l.Fields[i] == "*" {
+			return inv, known, nil
+		}
+		off, err := inp.Float(l.Fields[i])
+		if err != nil {
+			return 0, false, bad(sec, l, "field %d: %q is neither a number nor *", i+1, l.Fields[i])
+		}
+		if offsetsAreElev {
+			return off * m, true, nil
+		}
+		return inv + off*m, known, nil
+	}
+	xsection := func(id string, props map[string]any) {
+		if x, ok := xs[id]; ok {
+			props["shape"] = strings.ToUpper(x.Fields[1])
+			if g, err := inp.Float(x.Fields[2]); err == nil {
+				props["diameter_mm"] = g * m * 1000
+			}
+		}
+	}
 	for _, l := range f.Sections["CONDUITS"] {
 		if len(l.Fields) < 4 {
 			return nil, bad("CONDUITS", l, "a conduit needs a name, inlet and outlet nodes and a length")
 		}
 		id, from, to := l.Fields[0], l.Fields[1], l.Fields[2]
-		n++
 		props := map[string]any{"network": "drainage", "kind": "conduit", "name": id, "from_node": from, "to_node": to}
 		if v, ok, err := num("CONDUITS", l, 3); err != nil {
 			return nil, err
@@ -125,39 +158,83 @@ func build(f *inp.File, file string) ([]*load.Record, error) {
 			props["roughness"] = v
 		}
 		for i, end := range []struct{ node, attr string }{{from, "from_invert_m"}, {to, "to_invert_m"}} {
-			off, _, err := num("CONDUITS", l, 5+i)
-			if err != nil {
+			if v, ok, err := invert("CONDUITS", l, 5+i, end.node); err != nil {
 				return nil, err
-			}
-			if offsetsAreElev {
-				props[end.attr] = off * m
-			} else if inv, ok := inverts[end.node]; ok {
-				props[end.attr] = inv + off*m
+			} else if ok {
+				props[end.attr] = v
 			}
 		}
-		if x, ok := xs[id]; ok {
-			props["shape"] = strings.ToUpper(x.Fields[1])
-			if g, err := inp.Float(x.Fields[2]); err == nil {
-				props["diameter_mm"] = g * m * 1000
+		xsection(id, props)
+		recs = append(recs, nodes.Link(file, "CONDUITS", "conduit", l, verts, props))
+	}
+	// Regulators and pumps: the opening of an orifice, the crest of a weir
+	// and the outlet's opening lie at one elevation, its field (offset or
+	// elevation) at the inlet node, and they have no length.
+	for _, sec := range []struct {
+		name, kind string
+		offset     int    // field of the offset or crest height, -1 for none
+		typ        string // property for the field after the two nodes
+	}{
+		{"ORIFICES", "orifice", 4, "orifice_type"},
+		{"WEIRS", "weir", 4, "weir_type"},
+		{"OUTLETS", "outlet", 3, ""},
+		{"PUMPS", "pump", -1, "pump_curve"},
+	} {
+		for _, l := range f.Sections[sec.name] {
+			if len(l.Fields) < 3 {
+				return nil, bad(sec.name, l, "%s needs a name, inlet and outlet nodes", articled(sec.kind))
 			}
+			id, from, to := l.Fields[0], l.Fields[1], l.Fields[2]
+			props := map[string]any{"network": "drainage", "kind": linkKinds[sec.kind], "link_type": sec.kind, "name": id, "from_node": from, "to_node": to}
+			if sec.typ != "" && len(l.Fields) > 3 {
+				props[sec.typ] = l.Fields[3]
+				if sec.kind != "pump" {
+					props[sec.typ] = strings.ToUpper(l.Fields[3])
+				}
+			}
+			if sec.offset >= 0 {
+				if v, ok, err := invert(sec.name, l, sec.offset, from); err != nil {
+					return nil, err
+				} else if ok {
+					props["from_invert_m"] = v
+					props["to_invert_m"] = v
+				}
+			}
+			switch sec.kind {
+			case "orifice", "weir":
+				xsection(id, props)
+			case "outlet":
+				if len(l.Fields) > 4 {
+					props["outlet_type"] = strings.ToUpper(l.Fields[4])
+				}
+			case "pump":
+				// Status ON (the default) or OFF: whether it runs at the start.
+				if len(l.Fields) > 4 {
+					switch strings.ToUpper(l.Fields[4]) {
+					case "ON":
+						props["status"] = "open"
+					case "OFF":
+						props["status"] = "closed"
+					default:
+						return nil, bad(sec.name, l, "field 5: %q is not a pump status (ON, OFF)", l.Fields[4])
+					}
+				} else {
+					props["status"] = "open"
+				}
+			}
+			recs = append(recs, nodes.Link(file, sec.name, sec.kind, l, verts, props))
 		}
-		r := &load.Record{File: file, Num: n, Layer: "pipes", SourceID: id, Props: props}
-		_, fok := inverts[from]
-		_, tok := inverts[to]
-		a, aok := coords[from]
-		b, bok := coords[to]
-		if !fok || !tok {
-			r.Decode = func(*load.Record) error {
-				return errs.Invalid("nodes", "conduit %s joins unknown node %q or %q", id, from, to)
-			}
-		} else if aok && bok {
-			ls := orb.LineString{{a[0], a[1]}}
-			for _, v := range verts[id] {
-				ls = append(ls, orb.Point{v[0], v[1]})
-			}
-			r.Geom = append(ls, orb.Point{b[0], b[1]})
-		}
-		recs = append(recs, r)
 	}
 	return recs, nil
+}
+
+// linkKinds maps SWMM's link types to the pipes layer's kind (migration
+// 0690 added orifice, weir and outlet).
+var linkKinds = map[string]string{"conduit": "conduit", "orifice": "orifice", "weir": "weir", "outlet": "outlet", "pump": "pump"}
+
+func articled(kind string) string {
+	if strings.IndexByte("aeiou", kind[0]) >= 0 {
+		return "an " + kind
+	}
+	return "a " + kind
 }
