@@ -6,9 +6,11 @@
 // # Formats
 //
 //   - geojson: a FeatureCollection or newline-delimited features (.geojson,
-//     .json, .ndjson, .geojsonl, .jsonl), streamed: memory stays bounded
-//     whatever the file's size; features are parsed by the loader's workers.
-//     A legacy "crs" member is honoured.
+//     .json, .ndjson, .geojsonl, .jsonl) or a text sequence (RFC 8142),
+//     streamed: memory stays bounded whatever the file's size; features are
+//     parsed by the loader's workers. A lone Feature or a bare geometry is
+//     one feature. A legacy "crs" member is honoured. Whole numbers keep
+//     all their digits (ids and codes beyond 2^53).
 //   - csv: lon/lat columns (lon, lng, longitude, x, 经度 / lat, latitude, y,
 //     纬度) or a geometry column (wkt, geom, geometry, the_geom, shape,
 //     wkb_geometry) holding WKT or EWKT, with Z or M as GDAL writes them,
@@ -17,7 +19,8 @@
 //     comma, semicolon or tab; UTF-8 or GBK/GB18030 (detected).
 //   - shapefile: a .shp, a folder holding one, or a .zip holding one; the
 //     .prj gives the CRS (see package crs), the .cpg the DBF code page (GBK,
-//     UTF-8, Latin-1; else the DBF language driver, else detection).
+//     UTF-8, Latin-1; else the DBF language driver, else each value UTF-8
+//     if valid, else GB18030). Deleted DBF records are skipped.
 //   - gpkg: every feature table of a GeoPackage, or only the one named by
 //     --table (Options.Table, the jobs API's "table" field) or written after
 //     the file as city.gpkg:TABLE; with --layer all go to that layer, else
@@ -31,12 +34,16 @@
 //     (pipes); multipolygon relations assembled. Every OSM tag is kept as the
 //     property "osm:KEY". The extract is held in memory (city extracts).
 //   - cityjson: CityJSON 1.1/2.0 and CityJSONSeq; Building and BuildingPart →
-//     buildings with footprint, height_m (measuredHeight, else the z span)
-//     and geom3d.
+//     buildings with footprint (the union of the ground faces' outlines,
+//     sloping ones too), height_m (measuredHeight, else the z span) and
+//     geom3d; geometry templates are placed by their instances.
 //   - epanet: .inp water models → network_nodes (junction, reservoir, tank)
-//     and pipes (pipe, pump, valve with status), US units converted.
+//     and pipes (pipe, pump, valve with status, as EPANET reads it), US
+//     units converted.
 //   - swmm: .inp drainage models → network_nodes (manhole, outfall,
-//     storage) and pipes (conduit, from inlet to outlet, inverts).
+//     storage) and pipes (conduit from inlet to outlet with inverts, "*"
+//     offsets at the node invert; orifice, weir, outlet and pump).
+//     EPANET and SWMM records are numbered by their line in the file.
 //
 // Multi-layer formats (osm, cityjson, epanet, swmm, gpkg) go to their default
 // layers when no layer is given; with one, only that layer's features load.
@@ -75,7 +82,10 @@
 // One import is one transaction: a rejected record fails it and nothing stays
 // (EINVALID naming the file and record), unless SkipInvalid, when the valid
 // records commit and the report lists the first rejections with record
-// number and reason. DryRun checks and stages everything, then rolls back.
+// number and reason. A record whose (layer, source, source id) repeats an
+// earlier record's in the same import is rejected: it would otherwise
+// replace that feature unseen. DryRun checks and stages everything, then
+// rolls back.
 //
 // # Command and API
 //

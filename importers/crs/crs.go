@@ -34,12 +34,15 @@ var (
 // Returns EINVALID for anything else.
 func Parse(s string) (CRS, error) {
 	t := strings.TrimSpace(s)
-	switch strings.ToLower(strings.ReplaceAll(strings.ReplaceAll(t, "-", ""), "_", "")) {
+	key := strings.ToLower(strings.ReplaceAll(strings.ReplaceAll(t, "-", ""), "_", ""))
+	key = strings.Replace(key, "https://", "http://", 1)
+	switch key {
 	case "gcj02", "gcj":
 		return CRS{SRID: 4326, Transform: GCJ02ToWGS84, Name: "gcj02"}, nil
 	case "bd09", "bd09ll", "baidu":
 		return CRS{SRID: 4326, Transform: BD09ToWGS84, Name: "bd09"}, nil
-	case "wgs84", "crs84", "urn:ogc:def:crs:ogc:1.3:crs84", "urn:ogc:def:crs:ogc::crs84", "http://www.opengis.net/def/crs/ogc/1.3/crs84":
+	case "wgs84", "crs84", "ogc:crs84", "urn:ogc:def:crs:ogc:1.3:crs84", "urn:ogc:def:crs:ogc::crs84",
+		"http://www.opengis.net/def/crs/ogc/1.3/crs84", "http://www.opengis.net/def/crs/ogc/0/crs84":
 		return CRS{SRID: 4326, Name: "EPSG:4326"}, nil
 	}
 	if rest, ok := strings.CutPrefix(strings.ToLower(t), "local:"); ok {
