@@ -80,7 +80,7 @@ func LoadLayers(ctx context.Context, store *spatial.Store, logger *slog.Logger, 
 			return reports, fmt.Errorf("samples: loading %s: %w", lf.File, err)
 		}
 		reports[lf.Layer] = rep
-		logger.Info("sample layer loaded", "layer", lf.Layer, "features", rep.Inserted+rep.Updated, "duration", time.Since(start).Round(time.Millisecond))
+		logger.Info("sample layer loaded", "layer", lf.Layer, "features", rep.Inserted+rep.Updated+rep.Unchanged, "duration", time.Since(start).Round(time.Millisecond))
 	}
 	return reports, nil
 }

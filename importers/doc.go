@@ -106,7 +106,7 @@
 //
 //	{"id": 7, "status": "running"|"succeeded"|"failed", "files": [...], "options": {...},
 //	 "progress": {"read", "written", "stage", "bytes_done", "bytes_total"},
-//	 "report": {"read", "inserted", "updated", "repaired", "rejected", "rejections": [{"file", "record", "reason"}], "layers": {...}, "duration_s"},
+//	 "report": {"read", "inserted", "updated", "unchanged", "repaired", "rejected", "rejections": [{"file", "record", "reason"}], "layers": {...}, "duration_s"},
 //	 "error": {"code", "message", "where", "status"}, "created_at", "finished_at"}
 //
 // Jobs run in goroutines the App owns and are recorded in import_jobs, so a

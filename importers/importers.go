@@ -51,10 +51,10 @@ type Progress struct {
 
 // Report tells what an import did.
 type Report struct {
-	Read, Inserted, Updated, Repaired, Rejected int64
-	Rejections                                  []Rejection /* first N */
-	Layers                                      map[string]int64
-	Duration                                    time.Duration
+	Read, Inserted, Updated, Unchanged, Repaired, Rejected int64
+	Rejections                                             []Rejection /* first N */
+	Layers                                                 map[string]int64
+	Duration                                               time.Duration
 }
 
 // Rejection is a record that was not imported, and why.
@@ -72,7 +72,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 		rej = []Rejection{}
 	}
 	return json.Marshal(map[string]any{
-		"read": r.Read, "inserted": r.Inserted, "updated": r.Updated, "repaired": r.Repaired,
+		"read": r.Read, "inserted": r.Inserted, "updated": r.Updated, "unchanged": r.Unchanged, "repaired": r.Repaired,
 		"rejected": r.Rejected, "rejections": rej, "layers": r.Layers, "duration_s": r.Duration.Seconds(),
 	})
 }
@@ -262,15 +262,15 @@ func Run(ctx context.Context, store *spatial.Store, logger *slog.Logger, opts Op
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Read: res.Read, Inserted: res.Inserted, Updated: res.Updated, Repaired: res.Repaired,
+	rep := &Report{Read: res.Read, Inserted: res.Inserted, Updated: res.Updated, Unchanged: res.Unchanged, Repaired: res.Repaired,
 		Rejected: res.Rejected, Layers: res.Layers, Duration: time.Since(start)}
 	for _, r := range res.Rejections {
 		rep.Rejections = append(rep.Rejections, Rejection(r))
 	}
 	if opts.Progress != nil {
-		opts.Progress(Progress{Read: res.Read, Written: res.Inserted + res.Updated, Stage: "done", BytesDone: bytesTotal, BytesTotal: bytesTotal})
+		opts.Progress(Progress{Read: res.Read, Written: res.Inserted + res.Updated + res.Unchanged, Stage: "done", BytesDone: bytesTotal, BytesTotal: bytesTotal})
 	}
-	logger.Info("import done", "files", baseNames(opts.Files), "read", rep.Read, "inserted", rep.Inserted, "updated", rep.Updated,
+	logger.Info("import done", "files", baseNames(opts.Files), "read", rep.Read, "inserted", rep.Inserted, "updated", rep.Updated, "unchanged", rep.Unchanged,
 		"repaired", rep.Repaired, "rejected", rep.Rejected, "dry_run", opts.DryRun, "took", rep.Duration.Round(time.Millisecond))
 	return rep, nil
 }

@@ -99,13 +99,13 @@ func TestGeoJSONBuildingsUpsert(t *testing.T) {
 	if len(changes) != 1 || changes[0].Layer != "buildings" || len(changes[0].IDs) != 50 || changes[0].Bound.Min[0] < 116.38 {
 		t.Fatalf("changes %+v", changes)
 	}
-	// Again: updates, cells replaced not duplicated.
+	// Again: nothing changed, so every feature is unchanged and its cells kept.
 	cells := count(t, s, `SELECT count(*) FROM feature_cells`)
 	rep, err = importers.Run(ctx, s, nil, importers.Options{Files: []string{f}, Layer: "buildings"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Inserted != 0 || rep.Updated != 50 {
+	if rep.Inserted != 0 || rep.Updated != 0 || rep.Unchanged != 50 {
 		t.Fatalf("report %+v", rep)
 	}
 	if n := count(t, s, `SELECT count(*) FROM feature_cells`); n != cells {

@@ -119,8 +119,8 @@ func printReport(w io.Writer, r *importers.Report, dryRun bool) {
 	if dryRun {
 		verb = "dry run (nothing written)"
 	}
-	fmt.Fprintf(w, "%s in %s: read %d, inserted %d, updated %d, repaired %d, rejected %d\n",
-		verb, r.Duration.Round(time.Millisecond), r.Read, r.Inserted, r.Updated, r.Repaired, r.Rejected)
+	fmt.Fprintf(w, "%s in %s: read %d, inserted %d, updated %d, unchanged %d, repaired %d, rejected %d\n",
+		verb, r.Duration.Round(time.Millisecond), r.Read, r.Inserted, r.Updated, r.Unchanged, r.Repaired, r.Rejected)
 	names := make([]string, 0, len(r.Layers))
 	for n := range r.Layers {
 		names = append(names, n)

@@ -94,7 +94,10 @@ type Rejection struct {
 // Result tells what a load did.
 type Result struct {
 	Read, Inserted, Updated, Repaired, Rejected int64
-	Rejections                                  []Rejection
+	// Unchanged counts the features a re-import found as they were: the
+	// upsert leaves them alone (no new row version, no tile dropped).
+	Unchanged  int64
+	Rejections []Rejection
 	// Layers counts the features written per layer.
 	Layers map[string]int64
 	// Direct counts the features copied straight into their table (a
@@ -340,6 +343,7 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		}
 		b := col.bounds[l.Name]
 		var ins, upd int64
+		unchangedBefore := res.Unchanged
 		var ids []int64
 		if direct {
 			ins = sink.written
@@ -374,16 +378,18 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 			if direct {
 				directSource = sink.plan.source
 			}
-			// Updated counts every staged feature that existed, rewritten or
-			// left as it was (the upsert skips unchanged ones).
-			var sins, supd int64
+			// Of the staged features that existed, the upsert rewrote those
+			// that changed (updated) and skipped the others (unchanged).
+			var sins, existed, supd int64
 			if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM ct_ids WHERE layer = $1 AND ins),
-				(SELECT count(*) FROM ct_stage s WHERE s.layer = $1 AND s.source <> $2) - (SELECT count(*) FROM ct_ids WHERE layer = $1 AND ins AND source <> $2)`,
-				l.Name, directSource).Scan(&sins, &supd); err != nil {
+				(SELECT count(*) FROM ct_stage s WHERE s.layer = $1 AND s.source <> $2) - (SELECT count(*) FROM ct_ids WHERE layer = $1 AND ins AND source <> $2),
+				(SELECT count(*) FROM ct_ids WHERE layer = $1 AND NOT ins AND source <> $2)`,
+				l.Name, directSource).Scan(&sins, &existed, &supd); err != nil {
 				return nil, err
 			}
 			ins += sins
 			upd += supd
+			res.Unchanged += existed - supd
 			if int64(len(ids)) < maxChangeIDs+1 {
 				rows, err := tx.Query(ctx, `SELECT id FROM ct_ids WHERE layer = $1 ORDER BY id LIMIT $2`, l.Name, maxChangeIDs+1)
 				if err != nil {
@@ -398,7 +404,7 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		}
 		res.Inserted += ins
 		res.Updated += upd
-		res.Layers[l.Name] = ins + upd
+		res.Layers[l.Name] = ins + upd + res.Unchanged - unchangedBefore
 		if len(ids) == 0 {
 			continue // every feature was already as the load has it
 		}
@@ -446,7 +452,7 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 		}
 	}
 	detail := map[string]any{
-		"read": res.Read, "inserted": res.Inserted, "updated": res.Updated, "repaired": res.Repaired,
+		"read": res.Read, "inserted": res.Inserted, "updated": res.Updated, "unchanged": res.Unchanged, "repaired": res.Repaired,
 		"rejected": res.Rejected, "layers": res.Layers, "dry_run": opts.DryRun,
 	}
 	for k, v := range opts.AuditDetail {
@@ -473,7 +479,7 @@ func Load(ctx context.Context, store *spatial.Store, layers []*spatial.Layer, ne
 	}
 	res.Changes = changes
 	store.Changed(ctx, changes...)
-	logger.Info("import committed", "inserted", res.Inserted, "updated", res.Updated, "rejected", res.Rejected, "took", time.Since(start).Round(time.Millisecond))
+	logger.Info("import committed", "inserted", res.Inserted, "updated", res.Updated, "unchanged", res.Unchanged, "rejected", res.Rejected, "took", time.Since(start).Round(time.Millisecond))
 	return res, nil
 }
 

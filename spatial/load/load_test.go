@@ -169,14 +169,14 @@ func TestDirectMatchesStaging(t *testing.T) {
 	if ids["buildings"] != 2*n || ids["smart_poles"] != 2*n {
 		t.Fatalf("changes told %v", ids)
 	}
-	// A second load of the source upserts: every feature is an update, and
-	// as none changed, no tile needs dropping.
+	// A second load of the source upserts: as no feature changed, every one
+	// is unchanged and no tile needs dropping.
 	changes = nil
 	again := load(t, s, withRepeats("d", n), Options{SkipInvalid: true})
 	if len(changes) != 0 {
 		t.Fatalf("an unchanged re-import told changes %+v", changes)
 	}
-	if again.Inserted != 0 || again.Updated != 2*n || again.Direct != 0 {
+	if again.Inserted != 0 || again.Updated != 0 || again.Unchanged != 2*n || again.Direct != 0 {
 		t.Fatalf("re-import: %+v", again)
 	}
 	if v := query(t, s, `SELECT count(*) FROM buildings WHERE source = 'd'`); v != n {
@@ -191,7 +191,7 @@ func TestDirectWithOtherSources(t *testing.T) {
 	load(t, s, records("b", 100), Options{})
 	recs := append(records("a", 200), records("b", 100)...)
 	res := load(t, s, recs, Options{})
-	if res.Inserted != 400 || res.Updated != 200 || res.Direct != 200 {
+	if res.Inserted != 400 || res.Updated != 0 || res.Unchanged != 200 || res.Direct != 200 {
 		t.Fatalf("%+v", res)
 	}
 	if v := query(t, s, `SELECT count(*) FROM buildings`); v != 300 {
@@ -253,7 +253,8 @@ func TestReimportMovesCells(t *testing.T) {
 		return recs
 	}
 	again := load(t, s, moved("m"), Options{})
-	if again.Inserted != 0 || again.Updated != 2*n {
+	// b0, b1, b10-b19 and b100-b199 moved; the rest are as they were.
+	if again.Inserted != 0 || again.Updated != 112 || again.Unchanged != 2*n-112 {
 		t.Fatalf("re-import: %+v", again)
 	}
 	fresh := load(t, s, moved("f"), Options{})
