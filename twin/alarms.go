@@ -253,23 +253,34 @@ func (c *changeSet) finish(ctx context.Context, tx pgx.Tx) error {
 		}
 	}
 	if len(c.order) > 0 {
-		n := len(c.order)
-		ids, statuses, seen, versions := make([]string, n), make([]string, n), make([]*time.Time, n), make([]int64, n)
-		devEvents := make([]feed.Event, 0, n)
-		for i, id := range c.order {
+		// Every changed device gets an event; its row only when its status
+		// changed or its last_seen has moved on by rowEvery (the log holds
+		// the versions and times in between: see catchUpDevices).
+		var ids, statuses []string
+		var seen []*time.Time
+		var versions []int64
+		devEvents := make([]feed.Event, 0, len(c.order))
+		for _, id := range c.order {
 			d := c.devs[id]
-			ids[i], statuses[i], versions[i] = d.ID, d.Status, d.Version
-			if !d.LastSeen.IsZero() {
-				t := d.LastSeen
-				seen[i] = &t
-			}
 			devEvents = append(devEvents, d.event())
+			if d.Status == d.savedStatus && d.LastSeen.Sub(d.savedSeen) < rowEvery(d) {
+				continue
+			}
+			ids, statuses, versions = append(ids, d.ID), append(statuses, d.Status), append(versions, d.Version)
+			var t *time.Time
+			if !d.LastSeen.IsZero() {
+				t = &d.LastSeen
+			}
+			seen = append(seen, t)
+			d.savedStatus, d.savedSeen = d.Status, d.LastSeen
 		}
-		_, err := tx.Exec(ctx, `UPDATE devices d SET status = u.status, last_seen = u.last_seen, version = u.version
-			FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS u(id, status, last_seen, version)
-			WHERE d.id = u.id`, ids, statuses, seen, versions)
-		if err != nil {
-			return fmt.Errorf("device status: %w", err)
+		if len(ids) > 0 {
+			_, err := tx.Exec(ctx, `UPDATE devices d SET status = u.status, last_seen = u.last_seen, version = u.version
+				FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS u(id, status, last_seen, version)
+				WHERE d.id = u.id`, ids, statuses, seen, versions)
+			if err != nil {
+				return fmt.Errorf("device status: %w", err)
+			}
 		}
 		c.events = append(devEvents, c.events...)
 	}

@@ -151,7 +151,7 @@ func (s *Service) CreateDevices(ctx context.Context, in []DeviceInput) ([]Device
 			iv = k.Interval
 		}
 		dev := &device{ID: d.ID, Kind: d.Kind, Name: d.Name, Custom: d.Metrics, Interval: iv, Status: StatusUnknown,
-			Version: 1, Values: map[string]Value{}, Feature: d.Feature}
+			Version: 1, Values: map[string]Value{}, Feature: d.Feature, savedStatus: StatusUnknown}
 		if d.Lon != nil {
 			dev.Lon, dev.Lat = *d.Lon, *d.Lat
 		}

@@ -27,33 +27,27 @@ func (h *Hub) Load(ctx context.Context) error {
 			return err
 		}
 		// Other entities (feature status, ...) only live in the log.
-		rows, err := tx.Query(ctx, `SELECT DISTINCT ON (entity) seq, at, stream, kind, entity, layer, cell, version, data
-			FROM event_log WHERE entity NOT LIKE 'device:%' AND entity NOT LIKE 'alarm:%'
-			ORDER BY entity, seq DESC`)
+		others, err := latestEvents(ctx, tx, `entity NOT LIKE 'device:%' AND entity NOT LIKE 'alarm:%'`)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var e feed.Event
-			var cell *int64
-			var data []byte
-			if err := rows.Scan(&e.Seq, &e.At, &e.Stream, &e.Kind, &e.Entity, &e.Layer, &cell, &e.Version, &data); err != nil {
-				rows.Close()
-				return err
-			}
-			if cell != nil {
-				e.Cell = uint64(*cell)
-			}
-			e.Data = data
-			e.At = e.At.UTC()
+		for _, e := range others {
 			state[e.Entity] = &entry{ev: e}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		if err := loadDevices(ctx, tx, state); err != nil {
 			return err
+		}
+		// A device's row is rewritten only now and then (its status, and
+		// its last_seen every few seconds): its latest logged event, when
+		// newer, is its state at the position.
+		recent, err := latestEvents(ctx, tx, `kind = 'device' AND at > (SELECT max(at) FROM event_log) - interval '2 minutes'`)
+		if err != nil {
+			return err
+		}
+		for _, e := range recent {
+			if cur := state[e.Entity]; cur != nil && e.Version > cur.ev.Version {
+				state[e.Entity] = &entry{ev: e}
+			}
 		}
 		return loadAlarms(ctx, tx, state)
 	})
@@ -72,6 +66,33 @@ func (h *Hub) Load(ctx context.Context) error {
 	h.loaded = true
 	h.Logger.Info("live feed loaded", "epoch", pos.Epoch, "seq", pos.Seq, "entities", len(h.state), "ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// latestEvents returns the latest logged event of each entity that where
+// (SQL on event_log) selects.
+func latestEvents(ctx context.Context, tx pgx.Tx, where string) ([]feed.Event, error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (entity) seq, at, stream, kind, entity, layer, cell, version, data
+		FROM event_log WHERE `+where+` ORDER BY entity, seq DESC`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []feed.Event
+	for rows.Next() {
+		var e feed.Event
+		var cell *int64
+		var data []byte
+		if err := rows.Scan(&e.Seq, &e.At, &e.Stream, &e.Kind, &e.Entity, &e.Layer, &cell, &e.Version, &data); err != nil {
+			return nil, err
+		}
+		if cell != nil {
+			e.Cell = uint64(*cell)
+		}
+		e.Data = data
+		e.At = e.At.UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 type metricValue struct {
