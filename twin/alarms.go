@@ -110,7 +110,6 @@ type changeSet struct {
 	s       *Service
 	devs    map[string]*device
 	order   []string
-	states  []Observation // device_state upserts
 	active  map[alarmKey]*Alarm
 	acked   []*Alarm
 	events  []feed.Event
@@ -235,30 +234,19 @@ func (c *changeSet) featureStatus(ctx context.Context, tx pgx.Tx, d *device, sta
 	return nil
 }
 
-// finish writes the staged devices and states and appends every event, in tx.
+// finish writes the staged devices and appends every event, in tx. Every
+// changed device gets an event (its whole state); its row and its values in
+// device_state are rewritten only when its status changed or its last_seen
+// has moved on by rowEvery: the log holds the states in between, and a load
+// catches up from it (catchUpDevices, and the hub's Load).
 func (c *changeSet) finish(ctx context.Context, tx pgx.Tx) error {
-	if len(c.states) > 0 {
-		n := len(c.states)
-		ids, metrics, times, values := make([]string, n), make([]string, n), make([]time.Time, n), make([]float64, n)
-		for i, o := range c.states {
-			ids[i], metrics[i], times[i], values[i] = o.Device, o.Metric, o.Time, o.Value
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO device_state (device_id, metric, time, value)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[])
-			ON CONFLICT (device_id, metric) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value,
-				version = device_state.version + 1
-			WHERE EXCLUDED.time >= device_state.time`, ids, metrics, times, values)
-		if err != nil {
-			return fmt.Errorf("device state: %w", err)
-		}
-	}
 	if len(c.order) > 0 {
-		// Every changed device gets an event; its row only when its status
-		// changed or its last_seen has moved on by rowEvery (the log holds
-		// the versions and times in between: see catchUpDevices).
 		var ids, statuses []string
 		var seen []*time.Time
 		var versions []int64
+		var sIDs, sMetrics []string
+		var sTimes []time.Time
+		var sValues []float64
 		devEvents := make([]feed.Event, 0, len(c.order))
 		for _, id := range c.order {
 			d := c.devs[id]
@@ -273,6 +261,19 @@ func (c *changeSet) finish(ctx context.Context, tx pgx.Tx) error {
 			}
 			seen = append(seen, t)
 			d.savedStatus, d.savedSeen = d.Status, d.LastSeen
+			for m, v := range d.Values {
+				sIDs, sMetrics, sTimes, sValues = append(sIDs, d.ID), append(sMetrics, m), append(sTimes, v.Time), append(sValues, v.Value)
+			}
+		}
+		if len(sIDs) > 0 {
+			_, err := tx.Exec(ctx, `INSERT INTO device_state (device_id, metric, time, value)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[])
+				ON CONFLICT (device_id, metric) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value,
+					version = device_state.version + 1
+				WHERE EXCLUDED.time > device_state.time`, sIDs, sMetrics, sTimes, sValues)
+			if err != nil {
+				return fmt.Errorf("device state: %w", err)
+			}
 		}
 		if len(ids) > 0 {
 			_, err := tx.Exec(ctx, `UPDATE devices d SET status = u.status, last_seen = u.last_seen, version = u.version

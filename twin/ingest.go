@@ -554,7 +554,6 @@ func (s *Service) applyObservations(ctx context.Context, tx pgx.Tx, c *changeSet
 	s.mu.RLock()
 	rules := s.rules
 	s.mu.RUnlock()
-	latest := map[[2]string]int{}
 	for _, o := range obs {
 		d := c.dev(o.Device)
 		if d == nil {
@@ -565,13 +564,6 @@ func (s *Service) applyObservations(ctx context.Context, tx pgx.Tx, c *changeSet
 			continue // late data: stored, but not the latest
 		}
 		d.Values[o.Metric] = Value{Value: o.Value, Time: o.Time}
-		k := [2]string{o.Device, o.Metric}
-		if i, ok := latest[k]; ok {
-			c.states[i] = o
-		} else {
-			latest[k] = len(c.states)
-			c.states = append(c.states, o)
-		}
 		for i := range rules {
 			r := &rules[i]
 			if !r.applies(d) || (r.Metric != o.Metric && (r.WhenMetric == nil || *r.WhenMetric != o.Metric)) {

@@ -309,9 +309,10 @@ func TestDurationRuleSurvivesRestart(t *testing.T) {
 	}
 }
 
-// A device's row is not rewritten on every report (only on a status change,
-// or once its last_seen has moved on by half its interval): after a
-// restart, its version and last_seen continue from its latest logged event,
+// A device's row and its device_state are not rewritten on every report
+// (only on a status change, or once its last_seen has moved on by half its
+// interval): after a restart, its version, last_seen and values continue
+// from its latest logged event,
 // in the twin and in the websocket snapshot alike, so clients never see a
 // version go back.
 func TestRestartCatchesUpFromTheLog(t *testing.T) {
@@ -326,6 +327,9 @@ func TestRestartCatchesUpFromTheLog(t *testing.T) {
 	before := s1.device(t, "env-9")
 	if rowVersion := s1.count(t, `SELECT version FROM devices WHERE id = 'env-9'`); int64(rowVersion) >= before.Version {
 		t.Fatalf("the row was rewritten on every report: version %d in the row, %d live", rowVersion, before.Version)
+	}
+	if v := s1.count(t, `SELECT value::int FROM device_state WHERE device_id = 'env-9' AND metric = 'temp_c'`); v == 13 {
+		t.Fatal("device_state was rewritten on every report")
 	}
 	stop()
 

@@ -318,9 +318,10 @@ func rowEvery(d *device) time.Duration {
 }
 
 // catchUpDevices brings devs (those with ids, or all when ids is nil) from
-// their rows up to their latest logged events: the version and last_seen
-// that a row written at most rowEvery ago may lack after a crash. Versions
-// so continue where clients saw them, never going back.
+// their rows and device_state up to their latest logged events: the
+// version, last_seen and values that rows written at most rowEvery ago may
+// lack (after a crash, or from another instance). Versions so continue
+// where clients saw them, never going back.
 func (s *Service) catchUpDevices(ctx context.Context, devs map[string]*device, ids []string) error {
 	where, args := "", []any{}
 	if ids != nil {
@@ -330,7 +331,7 @@ func (s *Service) catchUpDevices(ctx context.Context, devs map[string]*device, i
 		}
 		where, args = " AND entity = ANY($1)", []any{entities}
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT DISTINCT ON (entity) substr(entity, 8), version, (data::jsonb->>'last_seen')::timestamptz
+	rows, err := s.Pool.Query(ctx, `SELECT DISTINCT ON (entity) substr(entity, 8), version, data
 		FROM event_log WHERE kind = 'device' AND at > (SELECT max(at) FROM event_log) - interval '2 minutes'`+where+`
 		ORDER BY entity, seq DESC`, args...)
 	if err != nil {
@@ -340,17 +341,30 @@ func (s *Service) catchUpDevices(ctx context.Context, devs map[string]*device, i
 	for rows.Next() {
 		var id string
 		var version int64
-		var seen *time.Time
-		if err := rows.Scan(&id, &version, &seen); err != nil {
+		var data []byte
+		if err := rows.Scan(&id, &version, &data); err != nil {
 			return fmt.Errorf("twin: latest device events: %w", err)
 		}
 		d := devs[id]
-		if d == nil {
+		if d == nil || version <= d.Version {
 			continue
 		}
-		d.Version = max(d.Version, version)
-		if seen != nil && seen.After(d.LastSeen) {
-			d.LastSeen = *seen
+		var logged struct {
+			LastSeen *time.Time       `json:"last_seen"`
+			Values   map[string]Value `json:"values"`
+		}
+		if err := json.Unmarshal(data, &logged); err != nil {
+			return fmt.Errorf("twin: latest event of device %s: %w", id, err)
+		}
+		d.Version = version
+		if logged.LastSeen != nil && logged.LastSeen.After(d.LastSeen) {
+			d.LastSeen = logged.LastSeen.UTC()
+		}
+		for m, v := range logged.Values {
+			if cur, ok := d.Values[m]; !ok || v.Time.After(cur.Time) {
+				v.Time = v.Time.UTC()
+				d.Values[m] = v
+			}
 		}
 	}
 	return rows.Err()
@@ -408,9 +422,6 @@ func (s *Service) loadDevices(ctx context.Context, ids []string) (map[string]*de
 	if len(devs) == 0 {
 		return devs, nil
 	}
-	if err := s.catchUpDevices(ctx, devs, ids); err != nil {
-		return nil, err
-	}
 	rows, err = s.Pool.Query(ctx, `SELECT device_id, metric, time, value FROM device_state`+strings.Replace(where, "id", "device_id", 1), args...)
 	if err != nil {
 		return nil, fmt.Errorf("twin: load state: %w", err)
@@ -430,6 +441,9 @@ func (s *Service) loadDevices(ctx context.Context, ids []string) (map[string]*de
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("twin: load state: %w", err)
+	}
+	if err := s.catchUpDevices(ctx, devs, ids); err != nil {
+		return nil, err
 	}
 	return devs, nil
 }
