@@ -355,16 +355,67 @@ func (s *Service) UpdateDevice(ctx context.Context, id string, p DevicePatch) (D
 }
 
 // DeleteDevice removes a device, its key, state and alarms (its stored
-// observations stay). Returns ENOTFOUND.
+// observations stay). In the same transaction it appends an event with null
+// data for every entity of the live feed that goes away: the device's state
+// entity and each of its open alarms (those the hub holds; the others are
+// deleted by the cascade without an event), so that the hub drops them and
+// its clients get the deletion. Returns ENOTFOUND.
 func (s *Service) DeleteDevice(ctx context.Context, id string) error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	tag, err := s.Pool.Exec(ctx, `DELETE FROM devices WHERE id = $1`, id)
+	var evs []feed.Event
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		evs = evs[:0]
+		// Lock the row first: an alarm raised meanwhile (by another
+		// instance) either committed before, and is read below, or waits
+		// on the lock and then fails its foreign key.
+		var version int64
+		var lon, lat float64
+		err := tx.QueryRow(ctx, `SELECT version, coalesce(ST_X(geom), 0), coalesce(ST_Y(geom), 0) FROM devices WHERE id = $1 FOR UPDATE`,
+			id).Scan(&version, &lon, &lat)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errs.NotFound("no device %q", id)
+		}
+		if err != nil {
+			return fmt.Errorf("delete device: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT id, version, coalesce(ST_X(geom), $2), coalesce(ST_Y(geom), $3) FROM alarms
+			WHERE device_id = $1 AND (active OR NOT acknowledged) ORDER BY id FOR UPDATE`, id, lon, lat)
+		if err != nil {
+			return fmt.Errorf("delete device: alarms: %w", err)
+		}
+		var alarmEvs []feed.Event
+		for rows.Next() {
+			var aid, av int64
+			var alon, alat float64
+			if err := rows.Scan(&aid, &av, &alon, &alat); err != nil {
+				rows.Close()
+				return fmt.Errorf("delete device: alarms: %w", err)
+			}
+			alarmEvs = append(alarmEvs, feed.Event{Stream: feed.StreamEvent, Kind: "alarm", Entity: fmt.Sprintf("alarm:%d", aid),
+				Layer: "alarms", Cell: spatial.PointCell(orb.Point{alon, alat}, spatial.CoverRes), Version: av + 1, Data: deletedData})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("delete device: alarms: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM devices WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("delete device: %w", err)
+		}
+		// The device's state: its row is rewritten only now and then, so
+		// the version in memory may be ahead of it.
+		cell := spatial.PointCell(orb.Point{lon, lat}, spatial.CoverRes)
+		if d := s.lookup(id); d != nil {
+			version = max(version, d.Version)
+			cell = d.cell()
+		}
+		evs = append(evs, feed.Event{Stream: feed.StreamState, Kind: "device", Entity: "device:" + id, Layer: "devices",
+			Cell: cell, Version: version + 1, Data: deletedData})
+		evs = append(evs, alarmEvs...)
+		return feed.AppendEvents(ctx, tx, evs)
+	})
 	if err != nil {
-		return fmt.Errorf("delete device: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return errs.NotFound("no device %q", id)
+		return err
 	}
 	s.mu.Lock()
 	delete(s.devices, id)
@@ -375,8 +426,13 @@ func (s *Service) DeleteDevice(ctx context.Context, id string) error {
 	}
 	s.mu.Unlock()
 	delete(s.since, id)
+	s.publishEvents(ctx, evs)
 	return nil
 }
+
+// deletedData is the Data of the event of an entity that is gone: the hub
+// drops it from its state and sends a delta or event with data null.
+var deletedData = json.RawMessage("null")
 
 // ParseBbox parses "minlon,minlat,maxlon,maxlat".
 func ParseBbox(v string) (*orb.Bound, error) {

@@ -8,9 +8,11 @@
 //
 //	ws://HOST/ws?access_token=KEY     (or the header Authorization: Bearer KEY)
 //
-// The key is an API key of any role (viewer and up, or a device key); without
-// one the connection is refused with HTTP 401 unless the server runs with
-// --public-reads. A bad key is refused with 401 before the upgrade. All
+// The key is an API key of the viewer role or above (the API's read check);
+// without one the connection is refused with HTTP 401 unless the server runs
+// with --public-reads. A bad key is refused with 401 before the upgrade; a
+// device key (which may only report for its device) with 403, as on the
+// read routes of the API, unless reads are public. All
 // messages are JSON text frames. Client messages larger than 64 KiB close the
 // connection (1009). The server pings every 25 s; a client that answers
 // nothing for 60 s is closed.
@@ -66,7 +68,10 @@
 //
 // event: something that happened (event stream: "alarm", later "incident");
 // same fields as a delta. Events are never coalesced: a client gets every one
-// in order, or a reset.
+// in order, or a reset. An event whose data is null means the entity is gone
+// too: deleting a device sends a null delta for "device:ID" and a null event
+// for each of its open alarms, and they leave the hub's state (snapshots, and
+// a restart, no longer have them).
 //
 // batch: when several messages are ready at once the server sends them in one
 // frame; items are complete delta or event messages, in order:
@@ -76,12 +81,18 @@
 // resumed: the answer to a subscribe with "since" whose epoch matches and
 // whose position the log still holds; it is followed by every delta and event
 // after since.seq that matches the subscription, in order, then live ones.
+// A since.seq past this instance's position is resumed when the database's
+// log has it (the client came from an instance that is ahead; what follows
+// comes as this one catches up); its seq is then since.seq.
 //
 //	{"type":"resumed","id":1,"epoch":"…","seq":1234}
 //
 // reset: the server cannot continue the client's stream (the since position
 // is no longer held or belongs to another epoch, or the log was reset); a
-// fresh snapshot follows at once. Reasons: "epoch", "too_old", "too_far".
+// fresh snapshot follows at once. Reasons: "epoch" (another epoch, or the log
+// was reset), "too_old" (the log no longer holds since.seq), "too_far" (more
+// than MaxReplay events were missed, or since.seq is past the log's head: a
+// position that never existed).
 //
 //	{"type":"reset","id":1,"epoch":"…","seq":1300,"reason":"too_old"}
 //

@@ -570,11 +570,33 @@ func (h *Hub) subscribe(ctx context.Context, c *client, m ClientMessage, sub *su
 		return reset("epoch")
 	}
 	if since.Seq > h.seq {
-		// The client has seen more than this instance has applied (it was
-		// on another instance): deliver what follows its position.
-		h.register(c, sub, since.Seq)
+		// The client claims more than this instance has applied: either it
+		// was on another instance that is ahead (this one lags: deliver
+		// what follows its position as it comes), or the position never
+		// existed in this log, and waiting would leave it blind until the
+		// log gets there. The database's head tells which.
 		h.mu.Unlock()
-		return [][]byte{resumed()}
+		head, err := h.Log.Position(ctx)
+		switch {
+		case err != nil:
+			h.Logger.Warn("live feed: a resume ahead of the hub: reading the log position", "err", err)
+			return reset("too_far")
+		case head.Epoch != since.Epoch:
+			return reset("epoch")
+		case head.Seq < since.Seq:
+			return reset("too_far")
+		}
+		h.mu.Lock()
+		if since.Epoch != h.epoch {
+			h.mu.Unlock()
+			return reset("epoch")
+		}
+		if since.Seq > h.seq {
+			h.register(c, sub, since.Seq)
+			h.mu.Unlock()
+			return [][]byte{resumed()}
+		}
+		// The hub caught up meanwhile: resume from its ring, as below.
 	}
 	if items, ok := h.ringFrom(since.Seq); ok {
 		h.register(c, sub, since.Seq)
@@ -602,6 +624,7 @@ func (h *Hub) subscribe(ctx context.Context, c *client, m ClientMessage, sub *su
 	if !ok {
 		h.register(c, sub, h.seq)
 		r, _ := json.Marshal(map[string]any{"type": "reset", "id": m.ID, "epoch": h.epoch, "seq": h.seq, "reason": "too_far"})
+		h.metrics.resets.WithLabelValues("too_far").Inc()
 		return [][]byte{r, h.snapshot(sub, m.ID)}
 	}
 	h.register(c, sub, since.Seq)
