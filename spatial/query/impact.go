@@ -100,8 +100,12 @@ func (s *Server) impact(ctx context.Context, g orb.Geometry, out *Impact) error 
 	dx, dy := expandDeg(out.RadiusM, b.Center()[1])
 	// $1 area WKB, $2 radius m, $3/$4 expansion in degrees.
 	area := `WITH a AS (SELECT ST_SetSRID(ST_GeomFromWKB($1), 4326) AS g, $2::float8 AS r, $3::float8 AS dx, $4::float8 AS dy)`
-	near := `t.geom && ST_Expand(a.g, a.dx, a.dy) AND ST_DWithin(t.geom::geography, a.g::geography, a.r)`
-	dist := `round(ST_Distance(t.geom::geography, a.g::geography)::numeric, 2)::float8`
+	// Inside the area is decided in lon/lat, where RFC 7946 draws a
+	// GeoJSON polygon's edges (a geography would take them as great
+	// circles: a polygon spanning the globe then covers another area);
+	// metres from it on the spheroid.
+	near := `t.geom && ST_Expand(a.g, a.dx, a.dy) AND (ST_Intersects(t.geom, a.g) OR ST_DWithin(t.geom::geography, a.g::geography, a.r))`
+	dist := `CASE WHEN ST_Intersects(t.geom, a.g) THEN 0 ELSE round(ST_Distance(t.geom::geography, a.g::geography)::numeric, 2)::float8 END`
 	args := []any{wkbOf(g), out.RadiusM, dx, dy}
 	scan := func(sql string, fn func(id int64, name *string, d float64, attrs map[string]any)) error {
 		rows, err := s.Store.Pool.Query(ctx, sql, args...)
@@ -143,7 +147,7 @@ FROM buildings t, a WHERE `+near+` ORDER BY d, t.id`, func(id int64, name *strin
 	}
 	out.Pipes.ByNetwork = map[string]*NetworkImpact{}
 	out.Pipes.Items = []ImpactItem{}
-	err = scan(area+`, b AS (SELECT ST_Buffer(a.g::geography, greatest(a.r, 0.01))::geometry AS g FROM a)
+	err = scan(area+`, b AS (SELECT ST_Union(a.g, ST_Buffer(a.g::geography, greatest(a.r, 0.01))::geometry) AS g FROM a)
 SELECT t.id, t.name, `+dist+` AS d, jsonb_build_object('network', t.network, 'kind', t.kind, 'diameter_mm', t.diameter_mm, 'status', t.status, 'material', t.material,
   'length_in_area_m', round(ST_Length(ST_Intersection(t.geom, b.g)::geography)::numeric, 1))
 FROM pipes t, a, b WHERE `+near+` ORDER BY d, t.id`, func(id int64, name *string, d float64, attrs map[string]any) {

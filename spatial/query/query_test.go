@@ -204,6 +204,19 @@ func TestSpatialQueries(t *testing.T) {
 		if resp.StatusCode != 200 || im.Buildings.Count != 1 || im.Buildings.Items[0].ID != f.ids["b150"] || im.Buildings.Items[0].DistanceM != 0 {
 			t.Fatalf("polygon impact: %d %s", resp.StatusCode, body)
 		}
+		// A polygon spanning the globe: its edges are straight in lon/lat
+		// (RFC 7946), so it holds everything, as intersects says; as a
+		// geography its edges went the other way round and held nothing.
+		b = []byte(`{"type":"Polygon","coordinates":[[[-179,-89],[179,-89],[179,89],[-179,89],[-179,-89]]]}`)
+		resp, body = apptest.DoJSON(t, "POST", api+"/impact?radius=0", key, string(b))
+		im = query.Impact{}
+		json.Unmarshal(body, &im)
+		var all collection
+		aresp, abody := apptest.DoJSON(t, "POST", api+"/layers/buildings/intersects", key, string(b))
+		json.Unmarshal(abody, &all)
+		if resp.StatusCode != 200 || aresp.StatusCode != 200 || im.Buildings.Count == 0 || im.Buildings.Count != len(all.Features) || im.Poles.Count == 0 {
+			t.Fatalf("global impact: %d buildings (intersects: %d), %d poles: %d %.300s", im.Buildings.Count, len(all.Features), im.Poles.Count, resp.StatusCode, body)
+		}
 	})
 	t.Run("h3", func(t *testing.T) {
 		var cells struct {
@@ -312,6 +325,26 @@ func TestSpatialQueries(t *testing.T) {
 		resp, body = apptest.DoJSON(t, "POST", api+"/layers/buildings/intersects", key, `{"type":"Polygon"`)
 		if resp.StatusCode != 400 {
 			t.Fatalf("malformed: %d %s", resp.StatusCode, body)
+		}
+		// What orb's decoder lets through but RFC 7946 does not: a 400 naming
+		// the geometry, not PostGIS's 500.
+		for _, g := range []string{
+			`{"type":"Polygon","coordinates":[[[116.295,37.446],[116.305,37.452],[116.305,37.446]]]}`,
+			`{"type":"Polygon","coordinates":[[[116.295,37.446],[116.305,37.452],[116.305,37.446],[116.296,37.446]]]}`,
+			`{"type":"Point","coordinates":[116.2982]}`,
+			`{"type":"LineString","coordinates":[[116.2982,37.4]]}`,
+			`{"type":"MultiPolygon","coordinates":[[[116.2982,37.4],[116.3,37.4]]]}`,
+			`{"type":"GeometryCollection","geometries":[{"type":"Point","coordinates":[1]}]}`,
+		} {
+			for _, u := range []string{"/layers/buildings/intersects", "/impact?radius=0"} {
+				resp, body = apptest.DoJSON(t, "POST", api+u, key, g)
+				if resp.StatusCode != 400 {
+					t.Fatalf("%s %s: %d %s", u, g, resp.StatusCode, body)
+				}
+				if _, _, where := apptest.ErrorBody(t, body); where != "geometry" {
+					t.Fatalf("%s %s: where %q", u, g, where)
+				}
+			}
 		}
 		// Reads need a key unless reads are public.
 		resp, _ = apptest.Do(t, "GET", api+"/layers/smart_poles/nearest?"+pt, "", nil)

@@ -217,6 +217,9 @@ func readGeometry(w http.ResponseWriter, r *http.Request, field string) (orb.Geo
 	if err := json.Unmarshal(raw, &g); err != nil || g.Coordinates == nil && g.Geometries == nil {
 		return nil, nil, errs.Invalid(field, "not a GeoJSON geometry")
 	}
+	if err := checkGeoJSON(raw, 0); err != nil {
+		return nil, nil, errs.Invalid(field, "%s", err)
+	}
 	geom := g.Geometry()
 	n := 0
 	bad := false
@@ -237,6 +240,122 @@ func readGeometry(w http.ResponseWriter, r *http.Request, field string) (orb.Geo
 		return nil, nil, errs.Invalid(field, "coordinates outside longitude/latitude range (EPSG:4326 lon,lat expected)")
 	}
 	return geom, body, nil
+}
+
+// checkGeoJSON checks what orb's decoder lets through (RFC 7946 3.1):
+// positions of at least two numbers, line strings of at least two
+// positions, rings of at least four, closed. Such geometries otherwise
+// reach PostGIS, which refuses them (a 500 before).
+func checkGeoJSON(raw json.RawMessage, depth int) error {
+	var g struct {
+		Type        string            `json:"type"`
+		Coordinates json.RawMessage   `json:"coordinates"`
+		Geometries  []json.RawMessage `json:"geometries"`
+	}
+	if err := json.Unmarshal(raw, &g); err != nil {
+		return fmt.Errorf("not a GeoJSON geometry")
+	}
+	position := func(p []float64) error {
+		if len(p) < 2 {
+			return fmt.Errorf("a %s has a position of %d number(s); it needs longitude and latitude", g.Type, len(p))
+		}
+		return nil
+	}
+	line := func(l [][]float64, ring bool) error {
+		for _, p := range l {
+			if err := position(p); err != nil {
+				return err
+			}
+		}
+		switch {
+		case !ring && len(l) < 2:
+			return fmt.Errorf("a line string needs at least 2 positions, got %d", len(l))
+		case ring && len(l) < 4:
+			return fmt.Errorf("a polygon ring needs at least 4 positions (closed), got %d", len(l))
+		case ring && (l[0][0] != l[len(l)-1][0] || l[0][1] != l[len(l)-1][1]):
+			return fmt.Errorf("a polygon ring is not closed: its last position must repeat its first")
+		}
+		return nil
+	}
+	polygon := func(rings [][][]float64) error {
+		if len(rings) == 0 {
+			return fmt.Errorf("a polygon needs an exterior ring")
+		}
+		for _, r := range rings {
+			if err := line(r, true); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	shape := func(v any) error {
+		if err := json.Unmarshal(g.Coordinates, v); err != nil {
+			return fmt.Errorf("the coordinates of a %s are not nested as RFC 7946 says", g.Type)
+		}
+		return nil
+	}
+	switch g.Type {
+	case "Point":
+		var p []float64
+		if err := shape(&p); err != nil {
+			return err
+		}
+		return position(p)
+	case "MultiPoint":
+		var ps [][]float64
+		if err := shape(&ps); err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if err := position(p); err != nil {
+				return err
+			}
+		}
+	case "LineString":
+		var l [][]float64
+		if err := shape(&l); err != nil {
+			return err
+		}
+		return line(l, false)
+	case "MultiLineString":
+		var ls [][][]float64
+		if err := shape(&ls); err != nil {
+			return err
+		}
+		for _, l := range ls {
+			if err := line(l, false); err != nil {
+				return err
+			}
+		}
+	case "Polygon":
+		var rings [][][]float64
+		if err := shape(&rings); err != nil {
+			return err
+		}
+		return polygon(rings)
+	case "MultiPolygon":
+		var polys [][][][]float64
+		if err := shape(&polys); err != nil {
+			return err
+		}
+		for _, p := range polys {
+			if err := polygon(p); err != nil {
+				return err
+			}
+		}
+	case "GeometryCollection":
+		if depth > 8 {
+			return fmt.Errorf("geometry collections nested too deeply")
+		}
+		for _, m := range g.Geometries {
+			if err := checkGeoJSON(m, depth+1); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("unknown geometry type %q", g.Type)
+	}
+	return nil
 }
 
 func wkbOf(g orb.Geometry) []byte {
