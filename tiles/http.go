@@ -35,8 +35,6 @@ func (h *Handler) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /tiles/{map}/{layer}/{z}/{x}/{y}", h.handleTile)
 	mux.HandleFunc("GET /tiles/{file}", h.handleTileJSONOrStyle)
 	mux.HandleFunc("POST /api/v1/tiles/purge", h.handlePurge)
-	// anything else under /tiles/ is a JSON 404, not the web app
-	mux.Handle("/tiles/", httpapi.NotFoundHandler())
 }
 
 // parseTileNumber parses a z, x or y path part: decimal digits only.

@@ -38,7 +38,6 @@ func (a *App) wire(ctx context.Context) error {
 			return err
 		}
 	}
-	a.Mux.Handle("/api/", httpapi.NotFoundHandler())
 	return nil
 }
 

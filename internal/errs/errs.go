@@ -10,17 +10,18 @@ import (
 
 // Application error codes.
 const (
-	EINVALID       = "invalid"       // bad input: 400
-	ENOTFOUND      = "not_found"     // unknown resource: 404
-	ECONFLICT      = "conflict"      // state conflict, duplicate: 409
-	EUNAUTHORIZED  = "unauthorized"  // no or bad credential: 401
-	EFORBIDDEN     = "forbidden"     // credential lacks the role: 403
-	ETOOLARGE      = "too_large"     // body or request over a limit: 413
-	EUNAVAILABLE   = "unavailable"   // a dependency is down: 503
-	ETIMEOUT       = "timeout"       // a dependency did not answer in time: 504
-	ETOOMANY       = "too_many"      // rate limit: 429
-	EUNPROCESSABLE = "unprocessable" // well-formed but semantically refused: 422
-	EINTERNAL      = "internal"      // anything else: 500
+	EINVALID       = "invalid"            // bad input: 400
+	ENOTFOUND      = "not_found"          // unknown resource: 404
+	ECONFLICT      = "conflict"           // state conflict, duplicate: 409
+	EUNAUTHORIZED  = "unauthorized"       // no or bad credential: 401
+	EFORBIDDEN     = "forbidden"          // credential lacks the role: 403
+	ETOOLARGE      = "too_large"          // body or request over a limit: 413
+	EUNAVAILABLE   = "unavailable"        // a dependency is down: 503
+	ETIMEOUT       = "timeout"            // a dependency did not answer in time: 504
+	ETOOMANY       = "too_many"           // rate limit: 429
+	EUNPROCESSABLE = "unprocessable"      // well-formed but semantically refused: 422
+	EMETHOD        = "method_not_allowed" // the route takes other methods: 405
+	EINTERNAL      = "internal"           // anything else: 500
 )
 
 // Error is an application error with a machine-readable code, a human message

@@ -29,6 +29,7 @@ var codes = map[string]int{
 	errs.ETIMEOUT:       http.StatusGatewayTimeout,
 	errs.ETOOMANY:       http.StatusTooManyRequests,
 	errs.EUNPROCESSABLE: http.StatusUnprocessableEntity,
+	errs.EMETHOD:        http.StatusMethodNotAllowed,
 	errs.EINTERNAL:      http.StatusInternalServerError,
 }
 
@@ -137,11 +138,38 @@ func JSONError(err error, max int64) error {
 	return errs.Invalid("body", "malformed JSON: %v", err)
 }
 
-// NotFoundHandler answers any unmatched route with a JSON 404.
-func NotFoundHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		Error(w, r, errs.NotFound("no route for %s %s", r.Method, r.URL.Path))
-	})
+// unmatched answers a request that no route of mux takes, as the mux would
+// (404, or 405 with the Allow header when the path takes other methods),
+// but with a JSON error body like every other error.
+func unmatched(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	h, _ := mux.Handler(r)
+	probe := &statusProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if probe.code == http.StatusMethodNotAllowed {
+		allow := probe.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		Error(w, r, &errs.Error{Code: errs.EMETHOD, Where: "method", Message: fmt.Sprintf("%s %s: the route takes %s", r.Method, r.URL.Path, allow)})
+		return
+	}
+	Error(w, r, errs.NotFound("no route for %s %s", r.Method, r.URL.Path))
+}
+
+// statusProbe records the status and headers a handler writes, and drops
+// its body.
+type statusProbe struct {
+	header http.Header
+	code   int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+func (p *statusProbe) WriteHeader(code int) {
+	if p.code == 0 {
+		p.code = code
+	}
+}
+func (p *statusProbe) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // LoggerFrom returns the request's logger (with its request id), or the

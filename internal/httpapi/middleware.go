@@ -139,6 +139,12 @@ func Middleware(logger *slog.Logger, m *Metrics, mux *http.ServeMux, h http.Hand
 					"status", code, "bytes", sw.bytes, "ms", float64(elapsed.Microseconds())/1000)
 			}
 		}()
+		if mux != nil {
+			if _, pattern := mux.Handler(r); pattern == "" {
+				unmatched(mux, sw, r)
+				return
+			}
+		}
 		h.ServeHTTP(sw, r)
 	})
 }

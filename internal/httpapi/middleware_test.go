@@ -176,3 +176,28 @@ type discardWriter struct{ h http.Header }
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(int)             {}
+
+// A request no route takes gets the JSON error body every other error has:
+// 404, or 405 with the Allow header when the path takes other methods
+// (the mux's own answers are plain text).
+func TestUnmatchedRoutesAnswerJSON(t *testing.T) {
+	h, _, _ := testServer(t, slog.LevelInfo)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/nosuch", 404, errs.ENOTFOUND, ""},
+		{"GET", "/things/7/extra", 404, errs.ENOTFOUND, ""},
+		{"DELETE", "/things/7", 405, errs.EMETHOD, "GET, HEAD"},
+		{"POST", "/quiet", 405, errs.EMETHOD, "GET, HEAD"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		var body ErrorBody
+		if rec.Code != tc.status || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.Error.Code != tc.code || body.Error.RequestID == "" ||
+			rec.Header().Get("Allow") != tc.allow || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s: %d %q Allow %q: %s", tc.method, tc.path, rec.Code, rec.Header().Get("Content-Type"), rec.Header().Get("Allow"), rec.Body)
+		}
+	}
+}
