@@ -374,9 +374,15 @@ func (q *Query) CountSQL() string {
 	return fmt.Sprintf("SELECT count(*) FROM %s t WHERE %s", q.Layer.TableIdent(), strings.Join(q.Where, " AND "))
 }
 
-func pageURL(r *http.Request, base string, offset int) string {
+// pageURL is the items page at offset with the request's other
+// parameters, in format f ("" for the default, GeoJSON).
+func pageURL(r *http.Request, base string, offset int, f string) string {
 	v := r.URL.Query()
 	v.Set("offset", strconv.Itoa(offset))
+	v.Del("f")
+	if f != "" {
+		v.Set("f", f)
+	}
 	return base + "?" + v.Encode()
 }
 
@@ -499,25 +505,25 @@ func (s *Server) handleItems(w http.ResponseWriter, r *http.Request) {
 		matched = q.Offset + n
 	}
 	links := []Link{
-		{pageURL(r, itemsURL, q.Offset), "self", "application/geo+json", "this page"},
-		{strings.Replace(pageURL(r, itemsURL, q.Offset), "?", "?f=html&", 1), "alternate", "text/html", "this page as HTML"},
+		{pageURL(r, itemsURL, q.Offset, ""), "self", "application/geo+json", "this page"},
+		{pageURL(r, itemsURL, q.Offset, "html"), "alternate", "text/html", "this page as HTML"},
 		{base, "collection", "application/json", l.Title},
 	}
 	if more {
-		links = append(links, Link{pageURL(r, itemsURL, q.Offset+q.Limit), "next", "application/geo+json", "next page"})
+		links = append(links, Link{pageURL(r, itemsURL, q.Offset+q.Limit, ""), "next", "application/geo+json", "next page"})
 	}
 	if q.Offset > 0 {
 		prev := q.Offset - q.Limit
 		if prev < 0 {
 			prev = 0
 		}
-		links = append(links, Link{pageURL(r, itemsURL, prev), "prev", "application/geo+json", "previous page"})
+		links = append(links, Link{pageURL(r, itemsURL, prev, ""), "prev", "application/geo+json", "previous page"})
 	}
 	if f == "html" {
 		fmt.Fprintf(bw, "</table><p>%d of %d</p>", n, matched)
 		for _, lk := range links {
 			if lk.Rel == "next" || lk.Rel == "prev" {
-				h := strings.Replace(lk.Href, "?", "?f=html&", 1)
+				h := strings.Replace(lk.Href, "?", "?f=html&", 1) // the GeoJSON page's link has no f
 				fmt.Fprintf(bw, "<a href=\"%s\">%s</a> ", html.EscapeString(h), lk.Rel)
 			}
 		}

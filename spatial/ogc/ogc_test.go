@@ -321,6 +321,14 @@ func TestOGCFeaturesEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 || page1.NumberMatched < 2 || !strings.Contains(string(body), fmt.Sprintf("<p>1 of %d</p>", page1.NumberMatched)) || !strings.Contains(string(body), "&#34;use&#34;") {
 		t.Fatalf("html bbox page: %d %s", resp.StatusCode, body)
 	}
+	// Its next link names the format once; a JSON page's links name none.
+	if strings.Count(string(body), "f=html") != 1+strings.Count(string(body), "items/") || !strings.Contains(string(body), "?f=html&amp;") {
+		t.Fatalf("html page links: %s", body)
+	}
+	getJSON(t, base+"/collections/buildings/items?f=json&limit=1&bbox=116.29,37.44,116.32,37.46", 200, &page1)
+	if n := page1.link("next"); strings.Contains(n, "f=") {
+		t.Fatalf("next link of a JSON page: %s", n)
+	}
 }
 
 func contains(l []string, s string) bool {
