@@ -171,7 +171,9 @@ func (s *Service) HandleAck(ctx context.Context, deviceID string, ack CommandAck
 		return fmt.Errorf("record ack: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return errs.Invalid("id", "no open command %d for device %q", ack.ID, deviceID)
+		// Well formed, but not an answer this device owes: unknown, another
+		// device's, or answered already.
+		return &errs.Error{Code: errs.EUNPROCESSABLE, Where: "id", Message: fmt.Sprintf("no open command %d for device %q", ack.ID, deviceID)}
 	}
 	s.countCommand(status)
 	if ack.OK && len(ack.State) > 0 {

@@ -28,6 +28,8 @@ var fastBodies = []string{
 	`[{"device":"a","time":"2026-01-02T03:04:05Z","metric":"pm25","value":1},]`,
 	`[{"device":"a","time":"2026-01-02T03:04:05Z","metric":"pm25","value":1}] x`,
 	`[1, null, {"extra": true}]`, `{"device":"a","time":"2026-01-02T03:04:05Z","metric":"pm25","value":1}`, ``, `[`,
+	`[{"device":"a","time":"2026-01-02t03:04:05.5z","metric":"pm25","value":1}]`,
+	`[{"device":"a","time":"2026-01-02t03:04:05+08:00","metric":"pm25","value":1}]`,
 }
 
 // TestFastParse: whenever fastParse takes a body, it gives exactly what the
@@ -133,6 +135,11 @@ var telemetryBodies = []string{
 	`{"time":"2026-01-02T03:04:05Z","values":{"pm25":1}`,
 	`{"time":"2026-01-02T03:04:05Z","values":{"pm25":1,}}`,
 	`[{"values":{"pm25":1}}]`,
+	`{"time":"2026-11-25t15:31:00z","values":{"pm25":4}}`,
+	`{"time":"2026-11-25T15:31:00Z","values":{"pm25":4}}xyz`,
+	`{"time":"2026-11-25T15:31:00Z","values":{"pm25":4}} {"x":1}`,
+	`{"time":"2026-11-25T15:31:00Z","values":{"pm25":4}}]`,
+	`{"time":"2026-11-25T15:31:00Z","values":{"pm25":4}}}`,
 }
 
 // TestFastTelemetry: whenever fastTelemetry takes a payload, ParseTelemetry

@@ -10,12 +10,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/citytwin/citytwin/internal/auth"
+	"github.com/citytwin/citytwin/internal/errs"
 )
 
 // GatewayUser is the MQTT user name of a gateway: with an operator or admin
@@ -38,7 +40,8 @@ func (s *Service) StartBroker(ctx context.Context, addr string) (*Broker, error)
 		InlineClient: true,
 		Logger:       slog.New(levelHandler{slog.LevelError, s.Logger.Handler()}).With("component", "mqtt"),
 	})
-	h := &brokerHook{s: s, ctx: ctx, who: map[*mqtt.Client]*auth.Principal{}, acks: map[*mqtt.Client]chan pendingAck{}}
+	h := &brokerHook{s: s, srv: srv, ctx: ctx, who: map[*mqtt.Client]*auth.Principal{},
+		sessions: map[string]session{}, acks: map[*mqtt.Client]chan pendingAck{}}
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, err
 	}
@@ -83,18 +86,29 @@ func (s *Service) MQTTAddr() string {
 
 type brokerHook struct {
 	mqtt.HookBase
-	s    *Service
-	ctx  context.Context
-	mu   sync.Mutex
-	who  map[*mqtt.Client]*auth.Principal
-	acks map[*mqtt.Client]chan pendingAck
-	wg   sync.WaitGroup // ack goroutines
+	s   *Service
+	srv *mqtt.Server
+	ctx context.Context
+	mu  sync.Mutex
+	who map[*mqtt.Client]*auth.Principal // connected clients
+	// sessions are who owns each session the broker keeps, by client id,
+	// connected or not (a persistent session outlives its connection).
+	sessions map[string]session
+	acks     map[*mqtt.Client]chan pendingAck
+	wg       sync.WaitGroup // ack goroutines
+}
+
+// session is the client that holds a session and the principal it
+// authenticated as.
+type session struct {
+	cl *mqtt.Client
+	p  *auth.Principal
 }
 
 func (h *brokerHook) ID() string { return "citytwin-auth-ingest" }
 
 func (h *brokerHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect, mqtt.OnClientExpired}, []byte{b})
 }
 
 func (h *brokerHook) principal(cl *mqtt.Client) *auth.Principal {
@@ -105,6 +119,9 @@ func (h *brokerHook) principal(cl *mqtt.Client) *auth.Principal {
 
 // OnConnectAuthenticate accepts a device (user = its id, password = its
 // key) or a gateway (user "gateway", password an operator or admin key).
+// A connection that would resume (clean session off) a session another
+// user holds under the same client id is refused: it would receive what
+// was queued for that session (another device's commands).
 func (h *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user, pass := string(pk.Connect.Username), string(pk.Connect.Password)
 	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
@@ -120,9 +137,28 @@ func (h *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 		return false
 	}
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	// mochi's inheritClientSession resumes the session of cl.ID unless the
+	// new connection or an MQTT 3 holder asked for a clean session.
+	if old, ok := h.srv.Clients.Get(cl.ID); ok && !pk.Connect.Clean && !(old.Properties.Clean && old.Properties.ProtocolVersion < 5) {
+		if held, ok := h.sessions[cl.ID]; !ok || owner(held.p) != owner(p) {
+			h.s.Logger.Info("mqtt: connection refused: the client id holds another user's session (connect with a clean session or another client id)",
+				"user", user, "client", cl.ID, "remote", cl.Net.Remote)
+			return false
+		}
+	}
 	h.who[cl] = p
-	h.mu.Unlock()
+	h.sessions[cl.ID] = session{cl: cl, p: p}
 	return true
+}
+
+// owner is who a session belongs to: one device, or the gateways (all
+// with the same rights).
+func owner(p *auth.Principal) string {
+	if p.Role == auth.Device {
+		return "device " + p.DeviceID
+	}
+	return GatewayUser
 }
 
 // OnDisconnect forgets the client; its ack goroutine sends what is pending
@@ -135,16 +171,47 @@ func (h *brokerHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		close(ch)
 		delete(h.acks, cl)
 	}
+	if s, ok := h.sessions[cl.ID]; expire && ok && s.cl == cl {
+		delete(h.sessions, cl.ID) // a clean session ends with its connection
+	}
+	h.mu.Unlock()
+}
+
+// OnClientExpired forgets a persistent session the broker dropped.
+func (h *brokerHook) OnClientExpired(cl *mqtt.Client) {
+	h.mu.Lock()
+	if s, ok := h.sessions[cl.ID]; ok && s.cl == cl {
+		delete(h.sessions, cl.ID)
+	}
 	h.mu.Unlock()
 }
 
 // OnACLCheck lets a device publish only under its own topics and subscribe
 // only to its own commands; a gateway publishes for any device and may
 // subscribe to any device's commands.
+//
+// mochi also checks each delivery (read) to a subscriber, including one
+// to a persistent session whose connection has ended: the message (a QoS 1
+// command) is queued and sent when the session is resumed. Such a session
+// reads what its owner may read: it authenticated when it subscribed, and
+// only a connection that authenticates as the same owner may resume it
+// (OnConnectAuthenticate).
 func (h *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	p := h.principal(cl)
 	if p == nil {
-		return false
+		if write {
+			return false
+		}
+		// The session's owner: cl's principal, or, while a new connection
+		// takes the session over, that connection's (the same owner, or a
+		// clean start that drops what cl holds).
+		h.mu.Lock()
+		s, ok := h.sessions[cl.ID]
+		h.mu.Unlock()
+		if !ok {
+			return false
+		}
+		p = s.p
 	}
 	if p.Role != auth.Device {
 		if !write {
@@ -196,11 +263,69 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if errors.Is(err, errRetryLater) || h.ctx.Err() != nil {
 		return pk, packets.ErrRejectPacket // no PUBACK: the device sends it again
 	}
-	h.s.Logger.Debug("mqtt: message refused", "topic", pk.TopicName, "err", err)
-	if cl.Properties.ProtocolVersion == 5 {
-		return pk, packets.ErrPayloadFormatInvalid
+	h.logRefusal(cl, pk, err)
+	if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+		// The refusal's PUBACK (PUBREC for QoS 2) is sent here: given a
+		// reason code instead, mochi would send it but log the whole packet
+		// at error level, for every refused message any device sends.
+		ack := refusal(pk, err)
+		if pk.FixedHeader.Qos == 2 {
+			ack.FixedHeader.Type = packets.Pubrec // a failure code ends the QoS 2 flow
+		}
+		if werr := cl.WritePacket(ack); werr != nil {
+			h.s.Logger.Debug("mqtt: cannot send PUBACK", "client", cl.ID, "err", werr)
+		}
+		return pk, packets.ErrRejectPacket
 	}
-	return pk, packets.CodeSuccessIgnore
+	return pk, packets.CodeSuccessIgnore // MQTT 3.1.1 (or QoS 0): acknowledged as usual, not forwarded
+}
+
+// refusal is the MQTT 5 PUBACK of a message refused with err: a reason code
+// and, as reason string, what was wrong with it (not the server's own
+// failures).
+func refusal(pk packets.Packet, err error) packets.Packet {
+	code := packets.ErrUnspecifiedError
+	reason := code.Reason
+	switch errs.Code(err) {
+	case errs.EINVALID: // malformed, unknown metric, out of range, …
+		code = packets.ErrPayloadFormatInvalid
+	case errs.ETOOMANY: // rate limited
+		code = packets.ErrQuotaExceeded
+	case errs.EFORBIDDEN:
+		code = packets.ErrNotAuthorized
+	case errs.EUNPROCESSABLE, errs.ENOTFOUND: // well formed, not accepted (an ack of no open command)
+		code = packets.ErrImplementationSpecificError
+	}
+	if code != packets.ErrUnspecifiedError {
+		reason = shorten(err.Error(), 200)
+	}
+	return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID,
+		ReasonCode: code.Code, Properties: packets.Properties{ReasonString: reason}}
+}
+
+// logRefusal logs a refused message in one short line: at debug level, as
+// any device may send any number of them; at warn level when the server
+// failed (an ack it could not record).
+func (h *brokerHook) logRefusal(cl *mqtt.Client, pk packets.Packet, err error) {
+	id, rest, _ := ParseTopic(pk.TopicName)
+	level, msg := slog.LevelDebug, "mqtt: message refused"
+	if c := errs.Code(err); c == errs.EINTERNAL || c == errs.EUNAVAILABLE {
+		level, msg = slog.LevelWarn, "mqtt: message not handled"
+	}
+	h.s.Logger.Log(h.ctx, level, msg, "device", id, "topic", rest, "client", cl.ID, "reason", shorten(err.Error(), 200))
+}
+
+// shorten makes s valid UTF-8 and cuts it after at most n bytes, marking
+// the cut with "…".
+func shorten(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 type pendingAck struct {
@@ -301,9 +426,9 @@ func (h *brokerHook) ack(cl *mqtt.Client, pa pendingAck, err error) {
 	}
 	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pa.pk.PacketID}
 	if err != nil {
-		h.s.Logger.Debug("mqtt: message refused", "topic", pa.pk.TopicName, "err", err)
+		h.logRefusal(cl, pa.pk, err)
 		if cl.Properties.ProtocolVersion == 5 {
-			ack.ReasonCode = packets.ErrPayloadFormatInvalid.Code
+			ack = refusal(pa.pk, err)
 		}
 	}
 	if werr := cl.WritePacket(ack); werr != nil {
@@ -320,14 +445,14 @@ var errRetryLater = errors.New("twin: not stored, retry later")
 func (s *Service) HandleMessage(ctx context.Context, p *auth.Principal, topic string, payload []byte) error {
 	id, rest, ok := ParseTopic(topic)
 	if !ok {
-		return fmt.Errorf("not a device topic: %q", topic)
+		return errs.Invalid("topic", "not a device topic: %q", topic)
 	}
 	switch rest {
 	case "telemetry", "heartbeat":
 		return s.waitMsg(ctx, s.submitMessage(ctx, p, topic, payload))
 	case "commands/ack":
 		if p != nil && p.Role == auth.Device && p.DeviceID != id {
-			return fmt.Errorf("device %q may not publish for %q", p.DeviceID, id)
+			return errs.Errorf(errs.EFORBIDDEN, "device %q may not publish for %q", p.DeviceID, id)
 		}
 		ack, err := ParseCommandAck(payload)
 		if err != nil {
@@ -339,23 +464,23 @@ func (s *Service) HandleMessage(ctx context.Context, p *auth.Principal, topic st
 }
 
 // submitMessage checks a telemetry or heartbeat message and queues it
-// (waitMsg waits until it is durable).
+// (waitMsg waits until it is durable). A telemetry message is one unit:
+// when any of its values is refused, none is stored.
 func (s *Service) submitMessage(ctx context.Context, p *auth.Principal, topic string, payload []byte) queuedMsg {
 	fail := func(err error) queuedMsg { return queuedMsg{err: err} }
 	id, rest, ok := ParseTopic(topic)
 	if !ok {
-		return fail(fmt.Errorf("not a device topic: %q", topic))
+		return fail(errs.Invalid("topic", "not a device topic: %q", topic))
 	}
 	if p == nil {
 		p = &auth.Principal{Role: auth.Device, DeviceID: id, Name: "mqtt"}
 	}
 	if p.Role == auth.Device && p.DeviceID != id {
-		return fail(fmt.Errorf("device %q may not publish for %q", p.DeviceID, id))
+		return fail(errs.Errorf(errs.EFORBIDDEN, "device %q may not publish for %q", p.DeviceID, id))
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	var rows []Observation
 	seen := map[string]time.Time{id: now}
-	var refused error
 	switch rest {
 	case "telemetry":
 		tm, err := ParseTelemetry(payload, now)
@@ -378,10 +503,7 @@ func (s *Service) submitMessage(ctx context.Context, p *auth.Principal, topic st
 		var res IngestResult
 		res, rows, seen = s.prepare(ctx, p, obs)
 		if len(res.Rejected) > 0 {
-			refused = fmt.Errorf("%d of %d values refused: %s %s", len(res.Rejected), len(obs), res.Rejected[0].Metric, res.Rejected[0].Reason)
-		}
-		if len(rows) == 0 {
-			return fail(refused)
+			return fail(valuesRefused(res.Rejected, len(obs)))
 		}
 	case "heartbeat":
 		if _, err := ParseHeartbeat(payload, now); err != nil {
@@ -389,21 +511,35 @@ func (s *Service) submitMessage(ctx context.Context, p *auth.Principal, topic st
 		}
 		s.fetchUnknown(ctx, map[string]bool{id: true})
 		if s.lookup(id) == nil {
-			return fail(fmt.Errorf("unknown device %q", id))
+			return fail(errs.Invalid("topic", "unknown device %q", id))
 		}
 	default:
-		return fail(fmt.Errorf("not telemetry or a heartbeat: %q", topic))
+		return fail(errs.Invalid("topic", "not telemetry or a heartbeat: %q", topic))
 	}
 	req, err := s.submit(ctx, rows, seen)
 	if err != nil {
 		return fail(errRetryLater)
 	}
-	return queuedMsg{req: req, err: refused}
+	return queuedMsg{req: req}
+}
+
+// valuesRefused is the error of a telemetry message n of whose values were
+// refused (rej): ETOOMANY when all were rate limited (sending it again
+// later may succeed), else EINVALID.
+func valuesRefused(rej []Rejection, n int) error {
+	code := errs.ETOOMANY
+	for _, r := range rej {
+		if r.Reason != RejectRateLimited {
+			code = errs.EINVALID
+			break
+		}
+	}
+	return &errs.Error{Code: code, Where: "values", Message: fmt.Sprintf("%d of %d values refused (%s: %s), none stored",
+		len(rej), n, rej[0].Metric, rej[0].Reason)}
 }
 
 // queuedMsg is a telemetry or heartbeat message handed to the batch writers
-// (req), or refused before that (err, with req nil). A stored message's err
-// tells which of its values were refused.
+// (req), or refused before that (err, with req nil).
 type queuedMsg struct {
 	req *writeReq
 	err error

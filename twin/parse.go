@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -119,12 +121,50 @@ func parseObservations(body []byte, ndjson bool) ([]parsed, error) {
 
 func parseOne(i int, raw []byte) parsed {
 	var w obsWire
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := decodeStrict(raw, &w); err != nil {
 		return parsed{reject: &Rejection{Index: i, Reason: RejectMalformed + ": " + err.Error()}}
 	}
 	return checkWire(i, w)
+}
+
+// decodeStrict decodes the JSON value that b must hold, and nothing else
+// but white space, into v, refusing fields v lacks. (json.Decoder.Decode
+// alone reads the first value and leaves whatever follows it unread.)
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errTrailingData
+	}
+	return nil
+}
+
+var errTrailingData = errors.New("unexpected data after the JSON value")
+
+// parseTime reads a time a device sends: RFC 3339, with the "T" and "Z"
+// in either case (RFC 3339 section 5.6 allows "t" and "z"), e.g.
+// 2026-01-02T15:04:05Z, 2026-01-02t15:04:05.5z, 2026-01-02T23:04:05+08:00.
+// Every device time (HTTP and MQTT, fast and encoding/json paths) is read
+// with it.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err == nil || len(s) <= 10 || (s[10] != 't' && s[len(s)-1] != 'z') {
+		return t, err
+	}
+	b := []byte(s)
+	if b[10] == 't' {
+		b[10] = 'T'
+	}
+	if b[len(b)-1] == 'z' {
+		b[len(b)-1] = 'Z'
+	}
+	if t, uerr := time.Parse(time.RFC3339Nano, string(b)); uerr == nil {
+		return t, nil
+	}
+	return t, err
 }
 
 // checkWire checks a decoded record.
@@ -137,7 +177,7 @@ func checkWire(i int, w obsWire) parsed {
 	if w.Device == "" || w.Metric == "" {
 		return rej(RejectMalformed + ": device and metric are required")
 	}
-	t, err := time.Parse(time.RFC3339Nano, w.Time)
+	t, err := parseTime(w.Time)
 	if err != nil {
 		return rej(RejectBadTime + ": time must be RFC 3339, e.g. 2026-01-02T15:04:05Z")
 	}
@@ -193,9 +233,7 @@ func parseTelemetry(payload []byte, now time.Time) (Telemetry, error) {
 		Time   *string                    `json:"time"`
 		Values map[string]json.RawMessage `json:"values"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := decodeStrict(payload, &w); err != nil {
 		return Telemetry{}, errs.Invalid("payload", "expected {\"time\": RFC 3339, \"values\": {METRIC: NUMBER}}: %v", err)
 	}
 	return telemetry(w.Time, w.Values, now)
@@ -205,7 +243,7 @@ func parseTelemetry(payload []byte, now time.Time) (Telemetry, error) {
 func telemetry(ts *string, values map[string]json.RawMessage, now time.Time) (Telemetry, error) {
 	tm := Telemetry{Time: now.UTC().Truncate(time.Microsecond), Values: values}
 	if ts != nil {
-		t, err := time.Parse(time.RFC3339Nano, *ts)
+		t, err := parseTime(*ts)
 		if err != nil {
 			return Telemetry{}, errs.Invalid("time", "time must be RFC 3339")
 		}
@@ -225,15 +263,13 @@ func ParseHeartbeat(payload []byte, now time.Time) (time.Time, error) {
 	var w struct {
 		Time *string `json:"time"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := decodeStrict(payload, &w); err != nil {
 		return time.Time{}, errs.Invalid("payload", "expected {\"time\": RFC 3339} or nothing: %v", err)
 	}
 	if w.Time == nil {
 		return now.UTC(), nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, *w.Time)
+	t, err := parseTime(*w.Time)
 	if err != nil {
 		return time.Time{}, errs.Invalid("time", "time must be RFC 3339")
 	}
@@ -251,9 +287,7 @@ type CommandAck struct {
 // ParseCommandAck reads {"id": N, "ok": bool, "state": {...}}.
 func ParseCommandAck(payload []byte) (CommandAck, error) {
 	var a CommandAck
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&a); err != nil {
+	if err := decodeStrict(payload, &a); err != nil {
 		return CommandAck{}, errs.Invalid("payload", "expected {\"id\": N, \"ok\": bool, \"state\": {...}}: %v", err)
 	}
 	if a.ID <= 0 {

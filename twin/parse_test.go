@@ -1,6 +1,8 @@
 package twin
 
 import (
+	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -27,12 +29,19 @@ func FuzzParseTelemetry(f *testing.F) {
 	f.Add([]byte(`{"time":"2026-01-02T03:04:05Z","values":{"pm25":12}}`))
 	f.Add([]byte(`{"values":{"on":true}}`))
 	f.Add([]byte(`{"time":5}`))
+	f.Add([]byte(`{"time":"2026-01-02T03:04:05Z","values":{"pm25":12}}}`))
+	f.Add([]byte(`{}{}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		tm, err := ParseTelemetry(payload, time.Now())
 		if err == nil && len(tm.Values) == 0 {
 			t.Fatal("telemetry without values accepted")
 		}
-		ParseHeartbeat(payload, time.Now())
+		if err == nil && !json.Valid(payload) {
+			t.Fatal("telemetry that is not one JSON value accepted")
+		}
+		if _, err := ParseHeartbeat(payload, time.Now()); err == nil && len(bytes.TrimSpace(payload)) > 0 && !json.Valid(payload) {
+			t.Fatal("heartbeat that is not one JSON value accepted")
+		}
 	})
 }
 
@@ -43,6 +52,9 @@ func FuzzParseCommandAck(f *testing.F) {
 		a, err := ParseCommandAck(payload)
 		if err == nil && a.ID <= 0 {
 			t.Fatal("ack without id accepted")
+		}
+		if err == nil && !json.Valid(payload) {
+			t.Fatal("ack that is not one JSON value accepted")
 		}
 		for _, raw := range a.State {
 			stateValue(raw)
