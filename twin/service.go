@@ -30,7 +30,7 @@ type Options struct {
 	// HealthEvery is how often devices are checked for silence (default 1 s).
 	HealthEvery time.Duration
 	// BatchRows and BatchWait bound a write batch: up to this many rows, or
-	// this long after the first one (defaults 8000 and 20 ms). A batch takes
+	// this long after the first one (defaults 8000 and 10 ms). A batch takes
 	// what is queued when it starts, so it is small under light load; under
 	// a backlog, big batches share the per-device work (latest state, device
 	// row, one event) among more observations.
@@ -66,7 +66,7 @@ func (o *Options) defaults() {
 		o.BatchRows = 8000
 	}
 	if o.BatchWait <= 0 {
-		o.BatchWait = 20 * time.Millisecond
+		o.BatchWait = 10 * time.Millisecond
 	}
 	if o.Writers <= 0 {
 		o.Writers = 1

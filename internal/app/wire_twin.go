@@ -13,7 +13,7 @@ import (
 //
 // CITYTWIN_OFFLINE_FACTOR (default 3), CITYTWIN_DEVICE_RATE (observations/s
 // per device, default 100), CITYTWIN_DEVICE_BURST (default 2000) and
-// CITYTWIN_BATCH_WAIT (how long an ingest batch gathers, default 20ms) tune
+// CITYTWIN_BATCH_WAIT (how long an ingest batch gathers, default 10ms) tune
 // it.
 func (a *App) wireTwin(ctx context.Context) error {
 	var env envReader
