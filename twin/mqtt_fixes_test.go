@@ -3,7 +3,6 @@ package twin_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/citytwin/citytwin/internal/app"
 	"github.com/citytwin/citytwin/internal/apptest"
 	"github.com/citytwin/citytwin/internal/auth"
 	"github.com/citytwin/citytwin/twin"
@@ -142,25 +140,7 @@ func mustServerLogging(t *testing.T) (*server, *logBuffer) {
 	cfg.LogLevel = "debug"
 	cfg.LogFormat = "text"
 	logs := &logBuffer{}
-	a := app.New(cfg, io.Discard, logs)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-a.Started():
-	case err := <-done:
-		cancel()
-		a.Close()
-		t.Fatalf("server did not start: %v\n%s", err, logs)
-	case <-time.After(2 * time.Minute):
-		cancel()
-		t.Fatal("server did not start within 2 minutes")
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		a.Close()
-	})
+	a, _ := apptest.RunLogged(t, cfg, logs)
 	return &server{App: a, admin: apptest.Key(t, a, auth.Admin), operator: apptest.Key(t, a, auth.Operator), viewer: apptest.Key(t, a, auth.Viewer)}, logs
 }
 

@@ -52,7 +52,14 @@ func Start(tb testing.TB, cfg config.Config) *app.App {
 // stops it too if it still runs.
 func Run(tb testing.TB, cfg config.Config) (*app.App, func()) {
 	tb.Helper()
-	a := app.New(cfg, io.Discard, os.Stderr)
+	return RunLogged(tb, cfg, os.Stderr)
+}
+
+// RunLogged is Run with the server's log written to logs (a test that
+// reads what the server logged).
+func RunLogged(tb testing.TB, cfg config.Config, logs io.Writer) (*app.App, func()) {
+	tb.Helper()
+	a := app.New(cfg, io.Discard, logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
