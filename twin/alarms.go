@@ -115,6 +115,12 @@ type changeSet struct {
 	events  []feed.Event
 	changes []spatial.Change
 	since   map[pendingKey]time.Time // duration rules' conditions begun (zero: ended)
+	// lazy lets finish skip the rows of devices that only reported (the
+	// ingest batches), except those settled (a command's confirmed state);
+	// other changes (a patch, health) write the rows of every device they
+	// touch.
+	lazy    bool
+	settled map[string]bool
 }
 
 func (s *Service) newChangeSet() *changeSet {
@@ -235,10 +241,11 @@ func (c *changeSet) featureStatus(ctx context.Context, tx pgx.Tx, d *device, sta
 }
 
 // finish writes the staged devices and appends every event, in tx. Every
-// changed device gets an event (its whole state); its row and its values in
-// device_state are rewritten only when its status changed or its last_seen
-// has moved on by rowEvery: the log holds the states in between, and a load
-// catches up from it (catchUpDevices, and the hub's Load).
+// changed device gets an event (its whole state). In an ingest batch (lazy)
+// its row and its values in device_state are rewritten only when its status
+// changed or its last_seen has moved on by rowEvery: the log holds the
+// states in between, and a load catches up from it (catchUpDevices, and the
+// hub's Load).
 func (c *changeSet) finish(ctx context.Context, tx pgx.Tx) error {
 	if len(c.order) > 0 {
 		var ids, statuses []string
@@ -251,7 +258,7 @@ func (c *changeSet) finish(ctx context.Context, tx pgx.Tx) error {
 		for _, id := range c.order {
 			d := c.devs[id]
 			devEvents = append(devEvents, d.event())
-			if d.Status == d.savedStatus && d.LastSeen.Sub(d.savedSeen) < rowEvery(d) {
+			if c.lazy && !c.settled[id] && d.Status == d.savedStatus && d.LastSeen.Sub(d.savedSeen) < rowEvery(d) {
 				continue
 			}
 			ids, statuses, versions = append(ids, d.ID), append(statuses, d.Status), append(versions, d.Version)

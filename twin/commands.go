@@ -190,7 +190,13 @@ func (s *Service) HandleAck(ctx context.Context, deviceID string, ack CommandAck
 			rows = append(rows, Observation{Device: deviceID, Time: now, Metric: m, Value: v})
 		}
 		if len(rows) > 0 {
-			if _, err := s.write(ctx, rows, map[string]time.Time{deviceID: now}); err != nil {
+			// The confirmed state goes to the device's row at once, not
+			// lazily as readings do: a command's effect is settled state.
+			req := &writeReq{rows: rows, seen: map[string]time.Time{deviceID: now}, done: make(chan writeRes, 1), settled: true}
+			if err := s.enqueue(ctx, req); err != nil {
+				return err
+			}
+			if _, err := s.wait(ctx, req); err != nil {
 				return err
 			}
 		}

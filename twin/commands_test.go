@@ -73,6 +73,11 @@ func TestCommands(t *testing.T) {
 	if got := s.device(t, "lamp-1"); got.Values["on"].Value != 0 {
 		t.Fatalf("state after switch: %+v", got.Values)
 	}
+	// A confirmed state is settled: in device_state at once, not lazily as
+	// readings are.
+	if on := s.count(t, `SELECT value::int FROM device_state WHERE device_id = 'lamp-1' AND metric = 'on'`); on != 0 {
+		t.Fatalf("device_state has on = %d after the switch off was confirmed", on)
+	}
 
 	// No device listening: 504, recorded as timeout, state unchanged.
 	start := time.Now()

@@ -149,6 +149,9 @@ type writeReq struct {
 	rows []Observation
 	seen map[string]time.Time
 	done chan writeRes
+	// settled asks for the rows of these readings' devices to be written
+	// at once (a command's confirmed state), not lazily.
+	settled bool
 }
 
 type writeRes struct {
@@ -170,11 +173,16 @@ func (s *Service) write(ctx context.Context, rows []Observation, seen map[string
 // full, which pushes back on the producers).
 func (s *Service) submit(ctx context.Context, rows []Observation, seen map[string]time.Time) (*writeReq, error) {
 	req := &writeReq{rows: rows, seen: seen, done: make(chan writeRes, 1)}
+	return req, s.enqueue(ctx, req)
+}
+
+// enqueue hands req to the batch writers.
+func (s *Service) enqueue(ctx context.Context, req *writeReq) error {
 	select {
 	case s.queue <- req:
-		return req, nil
+		return nil
 	case <-ctx.Done():
-		return nil, errs.Wrap(errs.EUNAVAILABLE, ctx.Err(), "ingest cancelled before it was queued")
+		return errs.Wrap(errs.EUNAVAILABLE, ctx.Err(), "ingest cancelled before it was queued")
 	}
 }
 
@@ -351,6 +359,17 @@ func (s *Service) commitBatch(ctx context.Context, batch []*writeReq) ([]int, er
 	defer s.commitMu.Unlock()
 	tLocked := time.Now()
 	c := s.newChangeSet()
+	c.lazy = true
+	for _, r := range batch {
+		if r.settled {
+			for id := range r.seen {
+				if c.settled == nil {
+					c.settled = map[string]bool{}
+				}
+				c.settled[id] = true
+			}
+		}
+	}
 	if err := s.applyObservations(ctx, tx, c, inserted, seen); err != nil {
 		return nil, err
 	}
