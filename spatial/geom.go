@@ -105,7 +105,7 @@ func checkCoords(g orb.Geometry) error {
 			return false
 		}
 		if p[0] < -180 || p[0] > 180 || p[1] < -90 || p[1] > 90 {
-			bad = errs.Invalid("geometry", "coordinate %d (%g, %g) is outside longitude/latitude range: wrong CRS? (give the file's CRS with --crs)", n, p[0], p[1])
+			bad = errs.Invalid("geometry", "coordinate %d (%g, %g) is outside longitude/latitude range: wrong CRS? (an import takes the file's CRS with --crs, an API write with the Content-Crs header)", n, p[0], p[1])
 			return false
 		}
 		if n > MaxVertices {

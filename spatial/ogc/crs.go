@@ -1,8 +1,14 @@
 package ogc
 
 import (
+	"context"
+	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/wkb"
+	"github.com/paulmach/orb/project"
 
 	"github.com/citytwin/citytwin/internal/errs"
 )
@@ -75,4 +81,36 @@ func geomOut(col string, c CRS) string {
 		digits = "3"
 	}
 	return "ST_AsGeoJSON(" + g + ", " + digits + ")"
+}
+
+// contentCRS is the CRS of a write's body (Part 2: the Content-Crs header,
+// a URI in angle brackets); CRS84 when the header is absent.
+func contentCRS(r *http.Request) (CRS, error) {
+	v := strings.TrimSpace(r.Header.Get("Content-Crs"))
+	v = strings.TrimSuffix(strings.TrimPrefix(v, "<"), ">")
+	return parseCRS("Content-Crs", v)
+}
+
+// toStorage returns g, written in c, as lon/lat on WGS 84, the storage CRS:
+// axes swapped for a latitude-first CRS, and reprojected by PostGIS from
+// another.
+func (s *Server) toStorage(ctx context.Context, g orb.Geometry, c CRS) (orb.Geometry, error) {
+	if c.LatLon {
+		g = project.Geometry(orb.Clone(g), func(p orb.Point) orb.Point { return orb.Point{p[1], p[0]} })
+	}
+	if c.SRID == 4326 {
+		return g, nil
+	}
+	in, err := wkb.Marshal(g)
+	if err != nil {
+		return nil, errs.Invalid("geometry", "cannot encode: %v", err)
+	}
+	var out []byte
+	if err := s.Store.Pool.QueryRow(ctx, `SELECT ST_AsBinary(ST_Transform(ST_GeomFromWKB($1, $2), 4326))`, in, c.SRID).Scan(&out); err != nil {
+		return nil, errs.Invalid("geometry", "cannot reproject from %s (Content-Crs): %v", c.URI, err)
+	}
+	if g, err = wkb.Unmarshal(out); err != nil {
+		return nil, errs.Invalid("geometry", "after reprojection: %v", err)
+	}
+	return g, nil
 }

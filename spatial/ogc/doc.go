@@ -7,7 +7,9 @@
 // EPSG:4326 (lat/lon axis order), EPSG:3857 and CGCS2000 EPSG:4490);
 // Part 3 filtering (queryables as application/schema+json, filter with
 // filter-lang=cql2-text, see package cql2); Part 4 writes (POST items, PUT,
-// PATCH as JSON merge patch, DELETE; operator or admin key).
+// PATCH as JSON merge patch, DELETE; operator or admin key), their geometry
+// in the CRS the Content-Crs header names (one of Part 2's; CRS84 without
+// it), stored and answered as CRS84.
 //
 // Feature ids are the table ids. Feature properties are the layer's typed
 // attributes plus its free properties (an attribute wins on a name clash)

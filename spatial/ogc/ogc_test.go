@@ -277,6 +277,54 @@ func TestOGCFeaturesEndToEnd(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("POST out of range: %d %s", resp.StatusCode, body)
 	}
+	// Writes in another CRS (Part 2 with Part 4): the body's CRS is its
+	// Content-Crs; stored, and answered, as lon/lat on WGS 84.
+	crsBody := func(pts [][2]float64) string {
+		b, _ := json.Marshal(map[string]any{"type": "Feature", "properties": map[string]any{"name": "crs"},
+			"geometry": map[string]any{"type": "Polygon", "coordinates": [][][2]float64{pts}}})
+		return string(b)
+	}
+	lonlat := [][2]float64{{116.30, 37.45}, {116.301, 37.45}, {116.301, 37.451}, {116.30, 37.45}}
+	var merc, latlon [][2]float64
+	for _, p := range lonlat {
+		var x, y float64
+		a.Pool.QueryRow(ctx, `SELECT ST_X(g), ST_Y(g) FROM ST_Transform(ST_SetSRID(ST_MakePoint($1, $2), 4326), 3857) g`, p[0], p[1]).Scan(&x, &y)
+		merc = append(merc, [2]float64{x, y})
+		latlon = append(latlon, [2]float64{p[1], p[0]})
+	}
+	for _, tc := range []struct {
+		crs string
+		pts [][2]float64
+	}{
+		{"<http://www.opengis.net/def/crs/EPSG/0/3857>", merc},
+		{"<http://www.opengis.net/def/crs/EPSG/0/4326>", latlon},
+		{"<http://www.opengis.net/def/crs/EPSG/0/4490>", latlon},
+	} {
+		resp, body = apptest.Do(t, "POST", base+"/collections/buildings/items", op, strings.NewReader(crsBody(tc.pts)), "Content-Type", "application/geo+json", "Content-Crs", tc.crs)
+		if resp.StatusCode != 201 || resp.Header.Get("Content-Crs") != "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>" {
+			t.Fatalf("POST in %s: %d %s", tc.crs, resp.StatusCode, body)
+		}
+		var made struct{ ID int64 }
+		json.Unmarshal(body, &made)
+		var d float64
+		if err := a.Pool.QueryRow(ctx, `SELECT ST_HausdorffDistance(geom, ST_GeomFromText('POLYGON((116.30 37.45,116.301 37.45,116.301 37.451,116.30 37.45))', 4326)) FROM buildings WHERE id = $1`, made.ID).Scan(&d); err != nil || d > 1e-7 {
+			t.Fatalf("POST in %s: stored %g degrees off (%v)", tc.crs, d, err)
+		}
+		// A PATCH's geometry is in the Content-Crs too.
+		resp, body = apptest.Do(t, "PATCH", fmt.Sprintf("%s/collections/buildings/items/%d", base, made.ID), op,
+			strings.NewReader(crsBody(tc.pts)), "Content-Type", "application/merge-patch+json", "Content-Crs", tc.crs)
+		if resp.StatusCode != 200 {
+			t.Fatalf("PATCH in %s: %d %s", tc.crs, resp.StatusCode, body)
+		}
+		if err := a.Pool.QueryRow(ctx, `SELECT ST_HausdorffDistance(geom, ST_GeomFromText('POLYGON((116.30 37.45,116.301 37.45,116.301 37.451,116.30 37.45))', 4326)) FROM buildings WHERE id = $1`, made.ID).Scan(&d); err != nil || d > 1e-7 {
+			t.Fatalf("PATCH in %s: stored %g degrees off (%v)", tc.crs, d, err)
+		}
+		apptest.Do(t, "DELETE", fmt.Sprintf("%s/collections/buildings/items/%d", base, made.ID), op, nil)
+	}
+	resp, body = apptest.Do(t, "POST", base+"/collections/buildings/items", op, strings.NewReader(crsBody(lonlat)), "Content-Type", "application/geo+json", "Content-Crs", "<http://www.opengis.net/def/crs/EPSG/0/2000>")
+	if code, _, where := apptest.ErrorBody(t, body); resp.StatusCode != 400 || code != "invalid" || where != "Content-Crs" {
+		t.Fatalf("POST in an unsupported CRS: %d %s", resp.StatusCode, body)
+	}
 	resp, body = apptest.Do(t, "DELETE", item, op, nil)
 	if resp.StatusCode != 204 {
 		t.Fatalf("DELETE: %d %s", resp.StatusCode, body)

@@ -429,7 +429,9 @@ func parseFID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	return id, true
 }
 
-func readFeature(w http.ResponseWriter, r *http.Request, l *spatial.Layer) (*spatial.Feature, error) {
+// readFeature reads a write's GeoJSON Feature body, its geometry in the
+// Content-Crs.
+func (s *Server) readFeature(w http.ResponseWriter, r *http.Request, l *spatial.Layer) (*spatial.Feature, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		return nil, &errs.Error{Code: errs.ETOOLARGE, Where: "body", Message: fmt.Sprintf("body larger than %d bytes", MaxBody)}
@@ -453,6 +455,13 @@ func readFeature(w http.ResponseWriter, r *http.Request, l *spatial.Layer) (*spa
 	}
 	if gf.Geometry == nil {
 		return nil, errs.Invalid("geometry", "a feature needs a geometry")
+	}
+	c, err := contentCRS(r)
+	if err != nil {
+		return nil, err
+	}
+	if gf.Geometry, err = s.toStorage(r.Context(), gf.Geometry, c); err != nil {
+		return nil, err
 	}
 	return spatial.FeatureFromGeoJSON(l, gf)
 }
@@ -484,6 +493,7 @@ func (s *Server) writeFeature(w http.ResponseWriter, r *http.Request, status int
 		{b, "collection", "application/json", ""},
 	}
 	w.Header().Set("Location", fmt.Sprintf("%s/items/%d", b, f.ID))
+	w.Header().Set("Content-Crs", "<"+CRS84+">")
 	httpapi.WriteJSONType(w, status, "application/geo+json", m)
 }
 
@@ -493,7 +503,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, err := readFeature(w, r, l)
+	f, err := s.readFeature(w, r, l)
 	if err != nil {
 		httpapi.Error(w, r, err)
 		return
@@ -516,7 +526,7 @@ func (s *Server) handleReplace(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, err := readFeature(w, r, l)
+	f, err := s.readFeature(w, r, l)
 	if err != nil {
 		httpapi.Error(w, r, err)
 		return
@@ -550,12 +560,41 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		httpapi.Error(w, r, errs.Invalid("body", "malformed JSON"))
 		return
 	}
+	if body, err = s.patchToStorage(r, body); err != nil {
+		httpapi.Error(w, r, err)
+		return
+	}
 	f, err := s.Store.PatchFeature(r.Context(), l.Name, id, body)
 	if err != nil {
 		httpapi.Error(w, r, err)
 		return
 	}
 	s.writeFeature(w, r, http.StatusOK, f)
+}
+
+// patchToStorage rewrites a merge patch's geometry, written in the
+// Content-Crs, as lon/lat on WGS 84.
+func (s *Server) patchToStorage(r *http.Request, body []byte) ([]byte, error) {
+	c, err := contentCRS(r)
+	if err != nil || c.URI == CRS84 {
+		return body, err
+	}
+	var patch map[string]json.RawMessage
+	if json.Unmarshal(body, &patch) != nil || len(patch["geometry"]) == 0 || string(patch["geometry"]) == "null" {
+		return body, nil // not an object, or no geometry: the store says what is wrong
+	}
+	g, err := geojson.UnmarshalGeometry(patch["geometry"])
+	if err != nil {
+		return nil, errs.Invalid("geometry", "not a valid GeoJSON geometry: %v", err)
+	}
+	out, err := s.toStorage(r.Context(), g.Geometry(), c)
+	if err != nil {
+		return nil, err
+	}
+	if patch["geometry"], err = json.Marshal(geojson.NewGeometry(out)); err != nil {
+		return nil, err
+	}
+	return json.Marshal(patch)
 }
 
 // handleDelete handles the "DELETE /ogc/collections/{id}/items/{fid}" route.
